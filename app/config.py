@@ -1,0 +1,142 @@
+"""`Configuration`: one network to compare (activation × method × architecture × depth) and its widgets."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+
+import numpy as np
+import panel as pn
+import param
+
+from . import data
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
+METHOD_LABELS = {"Standard": "standard", "EOC": "eoc", "DKS": "dks", "TAT": "tat", "Looks-Linear": "looks_linear"}
+METHOD_NAMES = {v: k for k, v in METHOD_LABELS.items()}
+# Depth slider stops: 1, 2, ..., 10 000 roughly evenly spaced on a log scale (24 per decade).
+DEPTH_STOPS = tuple(sorted({int(round(10 ** (k / 24))) for k in range(0, 97)}))
+ERRORS = (ValueError, ArithmeticError)  # sigprop's errors derive from these (sigprop.errors)
+
+
+class Configuration(param.Parameterized):
+    """A network to compare. Its curves come from :mod:`sigprop` through :func:`sigprop_app.data.curves`."""
+
+    name = param.String(default="tanh · EOC", doc="Label used in every plot and legend.")
+    colour = param.Color(default=PALETTE[0])
+    activation = param.String(default="tanh", doc="Registry name (e.g. 'relu') or an expression in x.")
+    method = param.Selector(default="eoc", objects=list(data.METHODS))
+    scheme = param.Selector(default="lecun", objects=list(data.SCHEMES), doc="Standard init: σ_w scheme.")
+    sigma_w = param.Number(default=1.0, bounds=(0.05, 5.0), step=0.01, doc="σ_w (standard, custom scheme).")
+    sigma_b = param.Number(default=0.0, bounds=(0.0, 2.0), step=0.01, doc="σ_b (standard and EOC).")
+    zeta = param.Number(default=1.5, bounds=(1.01, 20.0), step=0.01, doc="DKS: C_f'(1) = ζ.")
+    eta = param.Number(default=0.9, bounds=(0.0, 0.999), step=0.01, doc="TAT (leaky ReLU): C_f(0) = η.")
+    tau = param.Number(default=0.3, bounds=(0.01, 10.0), step=0.01, doc="TAT (smooth φ): C_f''(1) = τ.")
+    architecture = param.Selector(default="plain", objects=["plain", "residual"])
+    shortcut_weight = param.Number(default=0.8, bounds=(0.0, 0.99), step=0.01, doc="Residual: skip weight w.")
+    depth = param.Integer(default=100, bounds=(1, 10_000), doc="Nonlinear layers.")
+    error = param.String(default="", doc="Message of the last failed computation ('' when fine).")
+
+    SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(data.Spec))
+    STATE_FIELDS = ("name", "colour") + SPEC_FIELDS
+
+    def spec(self) -> data.Spec:
+        """The hashable parameters that determine the curves (irrelevant ones reset)."""
+        return data.Spec(**{k: getattr(self, k) for k in self.SPEC_FIELDS}).relevant()
+
+    def state(self) -> dict:
+        """Plain-dict state (for URLs, presets and duplication)."""
+        return {k: getattr(self, k) for k in self.STATE_FIELDS}
+
+    def label(self) -> str:
+        return self.name or f"{self.activation} · {METHOD_NAMES[self.method]}"
+
+    def compute(self):
+        """Curves of this configuration, or None (and ``error`` set) if the engine refused it."""
+        try:
+            result = data.curves(self.spec())
+        except ERRORS as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            return None
+        self.error = ""
+        return result
+
+    def extra(self, kind: str):
+        """NTK or local phase-point data (computed only when a plot needs it), None on error."""
+        if self.compute() is None:
+            return None
+        try:
+            return {"ntk": data.ntk, "point": data.local_point}[kind](self.spec())
+        except ERRORS:
+            return None
+
+    # ---- widgets -------------------------------------------------------------------------------------
+    def editor(self, on_remove=None, on_duplicate=None) -> pn.viewable.Viewable:
+        """A card with this configuration's widgets (method-specific ones shown only when they apply)."""
+        p = self.param
+        method = self.param.method
+        w = {
+            "name": pn.widgets.TextInput.from_param(p.name, name="Name"),
+            "colour": pn.widgets.ColorPicker.from_param(p.colour, name="Colour", width=60),
+            "activation": pn.widgets.TextInput.from_param(
+                p.activation, name="Activation (name or expression in x)",
+                placeholder="tanh, relu, gelu, tanh(x) + 0.1*x ..."),
+            "method": pn.widgets.Select(name="Method", options=METHOD_LABELS, value=self.method),
+            "scheme": pn.widgets.Select.from_param(p.scheme, name="Scheme",
+                                                   visible=pn.bind(lambda m: m == "standard", method)),
+            "sigma_w": pn.widgets.FloatSlider.from_param(
+                p.sigma_w, name="σ_w", visible=pn.bind(lambda m, s: m == "standard" and s == "custom", method, p.scheme)),
+            "sigma_b": pn.widgets.FloatSlider.from_param(
+                p.sigma_b, name="σ_b", visible=pn.bind(lambda m: m in ("standard", "eoc"), method)),
+            "zeta": pn.widgets.FloatSlider.from_param(p.zeta, name="ζ = C_f'(1)", visible=pn.bind(lambda m: m == "dks", method)),
+            "eta": pn.widgets.FloatSlider.from_param(p.eta, name="η = C_f(0) (leaky ReLU)",
+                                                     visible=pn.bind(lambda m: m == "tat", method)),
+            "tau": pn.widgets.FloatSlider.from_param(p.tau, name="τ = C_f''(1) (smooth φ)",
+                                                     visible=pn.bind(lambda m: m == "tat", method)),
+            "architecture": pn.widgets.RadioButtonGroup.from_param(p.architecture, name="Architecture"),
+            "shortcut_weight": pn.widgets.FloatSlider.from_param(
+                p.shortcut_weight, name="Shortcut weight w", visible=pn.bind(lambda a: a == "residual", p.architecture)),
+            "depth": pn.widgets.DiscreteSlider(name="Depth L (log scale)", options=self._depth_stops(),
+                                               value=self.depth),
+        }
+        w["method"].link(self, value="method")
+        self.param.watch(lambda e: setattr(w["method"], "value", e.new), "method")
+        w["depth"].param.watch(lambda e: setattr(self, "depth", int(e.new)), "value")
+        self.param.watch(lambda e: self._sync_depth(w["depth"], e.new), "depth")
+        for k, widget in w.items():
+            widget.css_classes = [f"sigprop-{k}"]
+        error = pn.pane.Alert(self.param.error, alert_type="danger", visible=pn.bind(bool, self.param.error),
+                              css_classes=["sigprop-error"], margin=(0, 10))
+        buttons = []
+        if on_duplicate is not None:
+            b = pn.widgets.Button(name="Duplicate", button_type="light", css_classes=["sigprop-duplicate"])
+            b.on_click(lambda _: on_duplicate(self))
+            buttons.append(b)
+        if on_remove is not None:
+            b = pn.widgets.Button(name="Remove", button_type="light", css_classes=["sigprop-remove"])
+            b.on_click(lambda _: on_remove(self))
+            buttons.append(b)
+        header = pn.pane.HTML(pn.bind(
+            lambda n, c: f'<span style="color:{c};font-weight:bold">■</span> {html.escape(n)}',
+            self.param.name, self.param.colour), margin=0)
+        body = [pn.Row(w["name"], w["colour"]), w["activation"], error, w["method"], w["scheme"], w["sigma_w"],
+                w["sigma_b"], w["zeta"], w["eta"], w["tau"], w["architecture"], w["shortcut_weight"], w["depth"],
+                pn.Row(*buttons)]
+        self._widgets = w
+        return pn.Card(*body, header=header, collapsible=True, sizing_mode="stretch_width",
+                       css_classes=["sigprop-config"])
+
+    def _depth_stops(self) -> list[int]:
+        return sorted(set(DEPTH_STOPS) | {int(self.depth)})
+
+    def _sync_depth(self, slider, depth: int) -> None:
+        if depth not in slider.options:
+            slider.options = self._depth_stops()
+        if slider.value != depth:
+            slider.value = depth
+
+
+def nearest_depth(depth: float) -> int:
+    """The slider stop nearest to ``depth`` on a log scale."""
+    stops = np.asarray(DEPTH_STOPS)
+    return int(stops[np.argmin(np.abs(np.log(stops) - np.log(max(depth, 1))))])

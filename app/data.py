@@ -1,0 +1,246 @@
+"""Engine calls behind the dashboard: one cached, immutable bundle of arrays per configuration.
+
+Everything numeric comes from :mod:`sigprop`; this module only chooses the grids, calls the public API
+and packs the results. Results are cached by the configuration's *spec* (a hashable tuple of the
+parameters that matter for it), so moving one configuration's slider recomputes that configuration only,
+and two sessions showing the same configuration share the work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+import sigprop as sp
+
+C_GRID = np.linspace(-1.0, 1.0, 201)  # input cosines c for the C_f(c) curves
+D_GRID = np.logspace(-8.0, np.log10(2.0), 121)  # d = 1 - c for the 1 - C_f(1 - d) curves
+C0S = (-0.5, 0.0, 0.5, 0.9)  # input cosines followed layer by layer
+Q_GRID = np.linspace(0.05, 4.0, 80)  # input variances q for the per-layer Q map
+X_GRID = np.linspace(-4.0, 4.0, 161)  # pre-activations x for φ and φ̂
+NTK_C = np.linspace(-1.0, 1.0, 81)  # cosines for the per-layer NTK curves
+SW2_GRID = np.linspace(0.25, 4.0, 46)  # phase diagram σ_w²
+SB2_GRID = np.linspace(0.0, 1.0, 26)  # phase diagram σ_b²
+MAX_POINTS = 400  # layers drawn per trajectory (log-spaced when deeper)
+N_DEPTHS = 4  # depths drawn per configuration in the C_f(c) plot
+
+METHODS = ("standard", "eoc", "dks", "tat", "looks_linear")
+SCHEMES = ("he", "lecun", "glorot", "custom")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """The parameters that determine one configuration's curves (hashable: the cache key)."""
+
+    activation: str = "tanh"
+    method: str = "eoc"
+    scheme: str = "lecun"
+    sigma_w: float = 1.0
+    sigma_b: float = 0.0
+    zeta: float = 1.5
+    eta: float = 0.9
+    tau: float = 0.3
+    architecture: str = "plain"
+    shortcut_weight: float = 0.8
+    depth: int = 100
+
+    def relevant(self) -> Spec:
+        """The same spec with the parameters this method ignores reset, so they do not split the cache."""
+        d = Spec()
+        keep = {"activation", "method", "architecture", "depth"}
+        keep |= {"standard": {"scheme", "sigma_b"} | ({"sigma_w"} if self.scheme == "custom" else set()),
+                 "eoc": {"sigma_b"}, "dks": {"zeta"}, "tat": {"eta", "tau"}, "looks_linear": set()}[self.method]
+        if self.architecture == "residual":
+            keep.add("shortcut_weight")
+        return Spec(**{k: (getattr(self, k) if k in keep else getattr(d, k)) for k in self.__dataclass_fields__})
+
+
+def plot_depths(depth: int) -> tuple[int, ...]:
+    """Depths drawn in the C_f(c) plot: L^(k/4), k = 1..4 (always four, possibly repeated)."""
+    return tuple(max(1, round(depth ** (k / N_DEPTHS))) for k in range(1, N_DEPTHS + 1))
+
+
+def layer_index(depth: int) -> np.ndarray:
+    """Layers drawn in trajectory plots: all of them up to MAX_POINTS, else log-spaced (0 and L included)."""
+    if depth + 1 <= MAX_POINTS:
+        return np.arange(depth + 1)
+    return np.unique(np.concatenate([[0], np.round(np.logspace(0, np.log10(depth), MAX_POINTS)).astype(int)]))
+
+
+@dataclass(frozen=True)
+class Model:
+    """The engine objects of a configuration: φ, the method's result and the network."""
+
+    spec: Spec
+    phi: object
+    result: object  # a method result, or None for `standard` with a custom σ_w
+    net: object
+    phi_hat: object
+    sigma_w: float
+    sigma_b: float
+
+
+def _build_network(spec: Spec, phi, sigma_w: float, sigma_b: float):
+    if spec.architecture == "residual":
+        blocks, per_block = (1, 1) if spec.depth == 1 else (spec.depth // 2, 2)
+        return sp.resnet(phi, blocks=blocks, shortcut_weight=spec.shortcut_weight, layers_per_block=per_block,
+                         sigma_w=sigma_w, sigma_b=sigma_b)
+    return sp.mlp(phi, depth=spec.depth, sigma_w=sigma_w, sigma_b=sigma_b)
+
+
+def _tat_kwargs(spec: Spec, phi) -> dict:
+    # TAT's target: η = C_f(0) for leaky ReLU, τ = C_f''(1) for smooth activations.
+    return {"eta": spec.eta} if "leaky" in phi.name else {"tau": spec.tau}
+
+
+@lru_cache(maxsize=256)
+def model(spec: Spec) -> Model:
+    """Build φ, apply the method and build the network. Raises sigprop's errors unchanged."""
+    phi = sp.activation(spec.activation)
+    if spec.method == "standard" and spec.scheme == "custom":
+        return Model(spec, phi, None, _build_network(spec, phi, spec.sigma_w, spec.sigma_b), phi,
+                     spec.sigma_w, spec.sigma_b)
+    if spec.method == "standard":
+        res = sp.standard(phi, scheme=spec.scheme, sigma_b=spec.sigma_b)
+    elif spec.method == "eoc":
+        res = sp.eoc(phi, sigma_b=spec.sigma_b)
+    elif spec.method == "looks_linear":
+        res = sp.looks_linear(phi)
+    else:
+        # DKS/TAT targets depend on the architecture: describe it with φ, then solve.
+        shape = _build_network(spec, phi, 1.0, 0.0)
+        if spec.method == "dks":
+            res = sp.dks(phi, network=shape, zeta=spec.zeta)
+        else:
+            res = sp.tat(phi, network=shape, **_tat_kwargs(spec, phi))
+    phi_hat = res.activation
+    net = _build_network(spec, phi_hat, float(res.sigma_w), float(res.sigma_b))
+    return Model(spec, phi, res, net, phi_hat, float(res.sigma_w), float(res.sigma_b))
+
+
+def _np(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Curves:
+    """Every array the plots draw for one configuration (float64 NumPy)."""
+
+    depths: tuple[int, ...]  # the depths of the rows of c_maps
+    c_maps: np.ndarray  # (N_DEPTHS, len(C_GRID)): C_f(c) of the depth-d sub-network
+    one_minus: np.ndarray  # 1 - C_f(1 - d) on D_GRID
+    layers: np.ndarray  # layer indices drawn
+    c_traj: np.ndarray  # (len(layers), len(C0S)): c_l for each input cosine
+    q_traj: np.ndarray  # (len(layers),): q_l for q_0 = 1
+    q_map: np.ndarray  # per-layer Q(q) on Q_GRID
+    phi_x: np.ndarray  # φ on X_GRID
+    phi_hat_x: np.ndarray  # φ̂ on X_GRID
+    readouts: dict = field(default_factory=dict)
+    constants: dict = field(default_factory=dict)
+
+
+@lru_cache(maxsize=256)
+def curves(spec: Spec) -> Curves:
+    """The C/Q map curves and readouts of one configuration."""
+    m = model(spec)
+    net = m.net
+    depth = int(net.depth)
+    traj = _np(net.c_trajectory(C_GRID))
+    depths = plot_depths(depth)
+    layers = layer_index(depth)
+    c_traj = _np(net.c_trajectory(np.asarray(C0S)))[layers]
+    q_traj = _np(net.q_trajectory(1.0))[layers]
+    final = traj[-1]
+    readouts = {
+        "C'_f(1)": float(net.c_slope_at_1()),
+        "C_f(0)": float(net.c_at_0()),
+        "max|C_f(c) - c|": float(np.max(np.abs(final - C_GRID))),
+        "depth": depth,
+    }
+    constants = {"sigma_w": m.sigma_w, "sigma_b": m.sigma_b}
+    if m.result is not None:
+        constants.update({k: v for k, v in dict(m.result.constants).items() if np.isscalar(v)})
+    return Curves(
+        depths=depths,
+        c_maps=traj[list(depths)],
+        one_minus=_np(net.one_minus_c_map(D_GRID)),
+        layers=layers,
+        c_traj=c_traj,
+        q_traj=q_traj,
+        q_map=_np(sp.q_map(m.phi_hat, Q_GRID, sigma_w=m.sigma_w, sigma_b=m.sigma_b)),
+        phi_x=_np(m.phi(X_GRID)),
+        phi_hat_x=_np(m.phi_hat(X_GRID)),
+        readouts=readouts,
+        constants=constants,
+    )
+
+
+@dataclass(frozen=True)
+class Phase:
+    """EOC phase diagram of one activation over (σ_w², σ_b²), plus the local quantities of the current point."""
+
+    sw2: np.ndarray
+    sb2: np.ndarray
+    chi1: np.ndarray  # (len(sb2), len(sw2))
+    xi_c: np.ndarray
+    q_star: np.ndarray
+
+
+def _grid(diagram, name: str) -> np.ndarray:
+    value = diagram[name] if isinstance(diagram, dict) else getattr(diagram, name)
+    return _np(value)
+
+
+@lru_cache(maxsize=64)
+def phase(phi, sw2: tuple = tuple(SW2_GRID), sb2: tuple = tuple(SB2_GRID)) -> Phase:
+    """χ₁, ξ_c and q* of φ on the (σ_w², σ_b²) grid (rows: σ_b², columns: σ_w²)."""
+    d = sp.phase_diagram(phi, np.asarray(sw2), np.asarray(sb2))
+    arrays = {k: _grid(d, k) for k in ("chi1", "xi_c", "q_star")}
+    shape = (len(sb2), len(sw2))
+    arrays = {k: (v if v.shape == shape else v.T) for k, v in arrays.items()}
+    return Phase(np.asarray(sw2), np.asarray(sb2), **arrays)
+
+
+@lru_cache(maxsize=256)
+def local_point(spec: Spec) -> dict:
+    """q*, χ₁ and ξ_c of the per-layer map (φ̂, σ_w, σ_b) of a configuration."""
+    m = model(spec)
+    p = phase(m.phi_hat, (m.sigma_w**2,), (m.sigma_b**2,))
+    return {"q*": float(p.q_star.ravel()[0]), "χ₁": float(p.chi1.ravel()[0]), "ξ_c": float(p.xi_c.ravel()[0])}
+
+
+@dataclass(frozen=True)
+class NTK:
+    """Per-layer NTK curves Θ_l(c) at the drawn layers, and the DKS bound when the method has a ζ."""
+
+    layers: tuple[int, ...]
+    per_layer: np.ndarray  # (len(layers), len(NTK_C))
+    total: np.ndarray  # Θ(c) / (L + 1)
+    bound: float | None  # 11(ζ - 1) for DKS, else None
+    cond_depths: np.ndarray
+    cond: np.ndarray  # NTK condition number vs depth
+
+
+@lru_cache(maxsize=256)
+def ntk(spec: Spec) -> NTK:
+    """Per-layer NTK Θ_l(c) of a configuration (layers 0, L/2, L) and its condition number vs depth."""
+    m = model(spec)
+    res = m.net.ntk(NTK_C)
+    per_layer = _np(res.per_layer)
+    depth = per_layer.shape[0] - 1
+    layers = tuple(sorted({0, depth // 2, depth}))
+    cond_depths, cond = _np([]), _np([])
+    if hasattr(res, "condition_numbers"):
+        cond = _np(res.condition_numbers)
+        cond_depths = np.arange(len(cond))
+    bound = float(sp.ntk_bound(spec.zeta)) if spec.method == "dks" else None
+    return NTK(layers, per_layer[list(layers)], _np(res.total) / (depth + 1), bound, cond_depths, cond)
+
+
+@lru_cache(maxsize=64)
+def c_map_rows(spec: Spec, depths: tuple[int, ...]) -> np.ndarray:
+    """C_f(c) on C_GRID of the depth-d sub-network for each d in ``depths`` (d <= the network's depth)."""
+    traj = _np(model(spec).net.c_trajectory(C_GRID))
+    return traj[[min(int(d), traj.shape[0] - 1) for d in depths]]

@@ -1,0 +1,271 @@
+"""Activations: the registry, user expressions, and the transformed φ̂(x) = γ(φ(αx + β) + δ).
+
+An :class:`Activation` is an immutable, hashable description of an elementwise φ: a JAX callable, its LaTeX
+formula, whether it is smooth (C^∞; kinked ones are integrated piecewise), where its kinks are, and — where one
+exists — a closed-form dual kernel (see :mod:`sigprop.kernels`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import erf as _erf
+from jax.scipy.stats import norm as _norm
+
+from .errors import ActivationError
+from .kernels import (
+    MEHLER_ORDERS,
+    ABReluKernel,
+    AffineKernel,
+    DualKernel,
+    ErfKernel,
+    GeluKernel,
+    MehlerKernel,
+    SinKernel,
+)
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+@dataclass(frozen=True)
+class _Entry:
+    make: Callable[..., Callable]  # params -> fn
+    latex: str  # may contain {param} placeholders
+    smooth: bool
+    kinks: tuple[float, ...] = ()
+    defaults: Mapping[str, float] = field(default_factory=dict)
+    kernel: Callable[..., DualKernel] | None = None  # params -> closed-form kernel
+    check: Callable[..., str | None] = lambda **_: None  # params -> error text or None
+
+
+def _slope_check(negative_slope):
+    return None if math.isfinite(negative_slope) else "negative_slope must be finite"
+
+
+def _alpha_check(alpha):
+    return None if math.isfinite(alpha) and alpha > 0 else "alpha must be finite and > 0"
+
+
+_REGISTRY: dict[str, _Entry] = {
+    "tanh": _Entry(lambda: jnp.tanh, r"\tanh(x)", True),
+    "sigmoid": _Entry(lambda: jax.nn.sigmoid, r"\sigma(x) = \frac{1}{1 + e^{-x}}", True),
+    "erf": _Entry(lambda: _erf, r"\operatorname{erf}(x)", True, kernel=lambda: ErfKernel()),
+    "relu": _Entry(lambda: jax.nn.relu, r"\max(x, 0)", False, (0.0,), kernel=lambda: ABReluKernel(0.0, 1.0)),
+    "leaky_relu": _Entry(
+        lambda negative_slope: (lambda x: jnp.where(x >= 0, x, negative_slope * x)),
+        r"\max(x, 0) + {negative_slope}\,\min(x, 0)", False, (0.0,), {"negative_slope": 0.2},
+        kernel=lambda negative_slope: ABReluKernel(negative_slope, 1.0), check=_slope_check),
+    "abs": _Entry(lambda: jnp.abs, r"|x|", False, (0.0,), kernel=lambda: ABReluKernel(-1.0, 1.0)),
+    "elu": _Entry(
+        lambda alpha: (lambda x: jnp.where(x > 0, x, alpha * jnp.expm1(jnp.minimum(x, 0.0)))),
+        r"x \text{ if } x > 0 \text{ else } {alpha}(e^{x} - 1)", False, (0.0,), {"alpha": 1.0},
+        check=_alpha_check),
+    "selu": _Entry(
+        lambda: (lambda x: _SELU_SCALE * jnp.where(x > 0, x, _SELU_ALPHA * jnp.expm1(jnp.minimum(x, 0.0)))),
+        r"\lambda\,(x \text{ if } x > 0 \text{ else } \alpha(e^{x} - 1))", False, (0.0,)),
+    "softplus": _Entry(lambda: jax.nn.softplus, r"\log(1 + e^{x})", True),
+    "gelu": _Entry(lambda: (lambda x: x * _norm.cdf(x)), r"x\,\Phi(x)", True, kernel=lambda: GeluKernel()),
+    "gelu_tanh": _Entry(
+        lambda: (lambda x: 0.5 * x * (1 + jnp.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))),
+        r"\tfrac{x}{2}\left(1 + \tanh\left(\sqrt{2/\pi}\,(x + 0.044715 x^3)\right)\right)", True),
+    "swish": _Entry(lambda: jax.nn.silu, r"x\,\sigma(x)", True),
+    "sin": _Entry(lambda: jnp.sin, r"\sin(x)", True, kernel=lambda: SinKernel()),
+    "identity": _Entry(lambda: (lambda x: x), r"x", True, kernel=lambda: ABReluKernel(1.0, 1.0)),
+}
+_ALIASES = {"silu": "swish", "linear": "identity", "gelu_exact": "gelu", "leaky": "leaky_relu"}
+
+
+@dataclass(frozen=True, eq=False)
+class Activation:
+    """An elementwise activation ``x ↦ γ(φ(αx + β) + δ)`` (the transform is the identity unless set).
+
+    Attributes: ``name`` (registry name or expression text), ``latex`` (formula of the base φ), ``smooth``
+    (C^∞), ``kinks`` (x positions where φ is not smooth; ``None`` if unknown), ``params`` (e.g. the
+    leaky-ReLU slope), ``transform`` = (α, β, γ, δ). Equality and hashing use (name, params, transform).
+    """
+
+    name: str
+    base: Callable = field(repr=False)
+    latex: str
+    smooth: bool
+    kinks: tuple[float, ...] | None
+    params: tuple[tuple[str, float], ...] = ()
+    transform: tuple[float, float, float, float] = (1.0, 0.0, 1.0, 0.0)
+    closed_form: DualKernel | None = field(default=None, repr=False)
+
+    # identity ---------------------------------------------------------------------------------------
+    def _key(self):
+        return (self.name, self.params, self.transform)
+
+    def __eq__(self, other):
+        return isinstance(other, Activation) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    # evaluation -------------------------------------------------------------------------------------
+    def __call__(self, x):
+        """φ̂(x) = γ(φ(αx + β) + δ); the constants are Python floats, so the dtype of ``x`` is kept."""
+        alpha, beta, gamma, delta = self.transform
+        if self.transform == (1.0, 0.0, 1.0, 0.0):
+            return self.base(x)
+        return gamma * (self.base(alpha * x + beta) + delta)
+
+    @property
+    def fn(self) -> Callable:
+        """The activation as a plain JAX callable (usable in Flax/Equinox/Haiku code)."""
+        return self.__call__
+
+    @property
+    def is_transformed(self) -> bool:
+        return self.transform != (1.0, 0.0, 1.0, 0.0)
+
+    @property
+    def has_closed_form(self) -> bool:
+        return self.closed_form is not None and (self.transform[1] == 0.0)
+
+    @property
+    def display_name(self) -> str:
+        if not self.is_transformed:
+            return self.name
+        a, b, g, d = self.transform
+        return f"{g:.4g}·({self.name}({a:.4g}x{b:+.4g}){d:+.4g})"
+
+    def transformed(self, alpha=1.0, beta=0.0, gamma=1.0, delta=0.0) -> Activation:
+        """``x ↦ γ(φ̂(αx + β) + δ)`` composed with this activation's own transform (still one affine pair)."""
+        vals = [float(v) for v in (alpha, beta, gamma, delta)]
+        if not all(math.isfinite(v) for v in vals):
+            raise ActivationError(f"transform constants must be finite, got {tuple(vals)}")
+        if vals[0] == 0.0 or vals[2] == 0.0:
+            raise ActivationError("alpha and gamma must be non-zero (the activation would be constant)")
+        a0, b0, g0, d0 = self.transform
+        a1, b1, g1, d1 = vals
+        new = (a0 * a1, a0 * b1 + b0, g0 * g1, d0 + d1 / g0)
+        return replace(self, transform=tuple(float(v) for v in new))
+
+    # kernels ----------------------------------------------------------------------------------------
+    @property
+    def kernel_kinks(self):
+        """Kinks of φ̂ in x (moved by the input transform)."""
+        if self.kinks is None:
+            return None
+        a, b = self.transform[:2]
+        return tuple((k - b) / a for k in self.kinks)
+
+    def kernel(self, q_max: float = 1.0) -> DualKernel:
+        """The dual kernel used for variances up to ``q_max`` (closed form, else a Mehler series)."""
+        if self.has_closed_form:
+            a, _, g, d = self.transform
+            if self.transform == (1.0, 0.0, 1.0, 0.0):
+                return self.closed_form
+            return AffineKernel(self.closed_form, a, g, d)
+        return _mehler_kernel(self, _mehler_order(self, _q_bucket(q_max)))
+
+
+def _q_bucket(q: float) -> float:
+    """Round q up to a power of two so that order selection (and JIT compilation) is cached."""
+    if not (q > 0 and math.isfinite(q)):
+        return 1.0
+    return float(2.0 ** math.ceil(math.log2(q)))
+
+
+@lru_cache(maxsize=256)
+def _mehler_kernel(act: Activation, order: int) -> MehlerKernel:
+    return MehlerKernel(act.fn, act.smooth, act.kernel_kinks, order)
+
+
+@lru_cache(maxsize=256)
+def _mehler_order(act: Activation, q: float) -> int:
+    """Smallest order in MEHLER_ORDERS whose tail Σ_{k≥K} a_k² is below 1e-17·E[φ²] at variance q."""
+    big = _mehler_kernel(act, MEHLER_ORDERS[-1])
+    with jax.enable_x64(True):
+        a, second = big.coefficients(jnp.asarray(q))
+        b = np.asarray(a) ** 2
+        second = float(second)
+    if not (math.isfinite(second) and np.all(np.isfinite(b))):
+        raise ActivationError(f"{act.display_name}: E[φ(√q z)²] is not finite at q = {q:g}")
+    tails = np.cumsum(b[::-1])[::-1]  # tails[K] = Σ_{k≥K} b_k
+    for order in MEHLER_ORDERS[:-1]:
+        if tails[order] <= 1e-17 * max(second, 1e-300):
+            return order
+    return MEHLER_ORDERS[-1]
+
+
+# --------------------------------------------------------------------------------------------------
+# Constructors
+# --------------------------------------------------------------------------------------------------
+
+
+def list_activations() -> list[str]:
+    """Names of the registry activations."""
+    return sorted(_REGISTRY)
+
+
+def _from_registry(name: str, params: Mapping[str, float]) -> Activation:
+    key = _ALIASES.get(name, name)
+    entry = _REGISTRY[key]
+    unknown = set(params) - set(entry.defaults)
+    if unknown:
+        allowed = ", ".join(entry.defaults) or "none"
+        raise ActivationError(f"{key} has no parameter(s) {sorted(unknown)}; allowed: {allowed}")
+    values = {}
+    for k, default in entry.defaults.items():
+        v = params.get(k, default)
+        try:
+            values[k] = float(v)
+        except (TypeError, ValueError):
+            raise ActivationError(f"{key}: parameter {k} must be a number, got {v!r}") from None
+    problem = entry.check(**values)
+    if problem:
+        raise ActivationError(f"{key}: {problem}")
+    latex = entry.latex
+    for k, v in values.items():
+        latex = latex.replace("{" + k + "}", f"{v:g}")
+    return Activation(
+        name=key,
+        base=entry.make(**values),
+        latex=latex,
+        smooth=entry.smooth,
+        kinks=entry.kinks,
+        params=tuple(sorted(values.items())),
+        closed_form=entry.kernel(**values) if entry.kernel else None,
+    )
+
+
+def _from_expression(text: str) -> Activation:
+    from .expression import parse_expression  # local: the parser is only needed for typed expressions
+
+    parsed = parse_expression(text)
+    return Activation(name=parsed.text, base=parsed.fn, latex=parsed.latex, smooth=parsed.smooth,
+                      kinks=parsed.kinks)
+
+
+def activation(spec) -> Activation:
+    """An :class:`Activation` from a registry name, ``(name, params)``, an expression in ``x``, or an Activation.
+
+    >>> activation("tanh"); activation(("leaky_relu", {"negative_slope": 0.2})); activation("x*sigmoid(x)")
+    """
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
+        name, params = spec
+        if _ALIASES.get(name, name) not in _REGISTRY:
+            raise ActivationError(f"unknown activation {name!r}; known: {', '.join(list_activations())}")
+        if not isinstance(params, Mapping):
+            raise ActivationError(f"parameters of {name!r} must be a mapping, got {type(params).__name__}")
+        return _from_registry(name, params)
+    if isinstance(spec, str):
+        text = spec.strip()
+        if _ALIASES.get(text, text) in _REGISTRY:
+            return _from_registry(text, {})
+        return _from_expression(text)
+    raise ActivationError(
+        f"cannot make an activation from {type(spec).__name__}; give a name ({', '.join(list_activations())}),"
+        " a (name, params) pair, or an expression in x such as 'tanh(x) + 0.1*x'")

@@ -1,0 +1,398 @@
+"""Dual kernels of activations: Gaussian expectations of φ and φ' at pre-activation variance q.
+
+A *dual kernel* answers, for ``u, v ~ N(0, q)`` with correlation ``c`` (and ``d = 1 − c``):
+
+==========================  =======================================================
+``second_moment(q)``        ``E[φ(u)²]``
+``mean(q)``                 ``E[φ(u)]``
+``cross(q, c)``             ``E[φ(u) φ(v)]``
+``gap(q, d)``               ``E[φ(u)²] − E[φ(u) φ(v)] = ½ E[(φ(u) − φ(v))²] ≥ 0`` without cancellation
+``dot_cross(q, c)``         ``E[φ'(u) φ'(v)]``  (so ``∂ cross / ∂c = q · dot_cross``, Price's theorem)
+``dot_second_moment(q)``    ``E[φ'(u)²]``
+``ddot_second_moment(q)``   ``E[φ''(u)²]``  (``inf`` when φ' jumps)
+==========================  =======================================================
+
+All methods are JAX-traceable, take a scalar ``q`` and broadcast over ``c``/``d``. Closed forms are used
+where they exist; otherwise :class:`MehlerKernel` uses ``E[φ(u)φ(v)] = Σ_k a_k² c^k`` with Hermite
+coefficients ``a_k`` from Gaussian quadrature. Closed-form sources: ReLU family — Cho & Saul (2009),
+arc-cosine kernels; erf — Williams (1997); GELU — derived by Gaussian integration by parts
+(Tsuchida et al. 2021 give the same kernel); sin — elementary.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .quadrature import (
+    gauss_hermite,
+    gauss_legendre,
+    hermite_functions,
+    hermite_matrix,
+    piecewise_gaussian_rule,
+    scaled_weights,
+)
+
+_INF = float("inf")
+
+
+def _theta_from_d(d):
+    """``θ = arccos(1 − d)`` without cancellation, for ``d ∈ [0, 2]``."""
+    small = 2.0 * jnp.arcsin(jnp.sqrt(jnp.clip(d, 0.0, 2.0) / 2.0))
+    large = jnp.pi - 2.0 * jnp.arcsin(jnp.sqrt(jnp.clip(2.0 - d, 0.0, 2.0) / 2.0))
+    return jnp.where(d <= 1.0, small, large)
+
+
+def _sin_minus_theta_cos(theta):
+    """``sin θ − θ cos θ`` (≈ θ³/3 near 0) with a series for θ < 0.5 to avoid cancellation."""
+    t2 = theta * theta
+    series = jnp.zeros_like(theta)
+    # Σ_{n≥1} (−1)^{n+1} 2n θ^{2n+1} / (2n+1)!, 9 terms: truncation < 1e-25 for θ < 0.5
+    for n in range(9, 0, -1):
+        series = series * t2 + (-1) ** (n + 1) * 2 * n / math.factorial(2 * n + 1)
+    series = series * theta * t2  # Σ coef_n θ^{2n−2} · θ³
+    direct = jnp.sin(theta) - theta * jnp.cos(theta)
+    return jnp.where(theta < 0.5, series, direct)
+
+
+class DualKernel:
+    """Base class; subclasses implement the closed forms or the quadrature."""
+
+    has_closed_form = True
+
+    def gap(self, q, d):  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    def cross(self, q, c):
+        return self.second_moment(q) - self.gap(q, 1.0 - c)
+
+    def dot_second_moment(self, q):
+        return self.dot_cross(q, jnp.ones(()))
+
+
+# --------------------------------------------------------------------------------------------------
+# Closed forms
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ABReluKernel(DualKernel):
+    """φ(x) = a·min(x, 0) + b·max(x, 0): ReLU (0, 1), leaky ReLU (s, 1), abs (−1, 1), identity (1, 1).
+
+    With θ = arccos c (Cho & Saul 2009):
+    ``E[φ(u)φ(v)] = q[(a−b)²/(2π)(sin θ − θ cos θ) + (a²+b²)/2 · c]``,
+    ``E[φ'(u)φ'(v)] = (a²+b²)/2 − (a−b)² θ/(2π)``.
+    """
+
+    a: float
+    b: float
+
+    def second_moment(self, q):
+        return q * (self.a**2 + self.b**2) / 2
+
+    def mean(self, q):
+        return jnp.sqrt(q) * (self.b - self.a) / math.sqrt(2 * math.pi)
+
+    def gap(self, q, d):
+        d = jnp.asarray(d, dtype=float)
+        theta = _theta_from_d(d)
+        return q * ((self.a**2 + self.b**2) / 2 * d
+                    - (self.a - self.b) ** 2 / (2 * math.pi) * _sin_minus_theta_cos(theta))
+
+    def dot_cross(self, q, c):
+        theta = jnp.arccos(jnp.clip(jnp.asarray(c, dtype=float), -1.0, 1.0))
+        return (self.a**2 + self.b**2) / 2 - (self.a - self.b) ** 2 * theta / (2 * math.pi) + 0.0 * q
+
+    def ddot_second_moment(self, q):
+        return jnp.where(self.a == self.b, 0.0, _INF) + 0.0 * q
+
+
+class _SmoothClosedForm(DualKernel):
+    """Closed forms of smooth φ: ``gap`` integrates ``∂cross/∂c = q·dot_cross`` over [1 − d, 1] by
+    32-point Gauss–Legendre when d < 0.1 (no cancellation), else takes the direct difference."""
+
+    def gap(self, q, d):
+        d = jnp.asarray(d, dtype=float)
+        t, w = gauss_legendre(32)
+        ds = jnp.minimum(d, 0.1)[..., None]
+        c_nodes = 1.0 - ds / 2 * (1.0 + t)
+        integral = q * (ds[..., 0] / 2) * jnp.sum(w * self.dot_cross(q, c_nodes), axis=-1)
+        direct = self.second_moment(q) - self.cross(q, 1.0 - d)
+        return jnp.where(d < 0.1, integral, direct)
+
+    def dot_second_moment(self, q):
+        return self.dot_cross(q, jnp.ones(()))
+
+
+@dataclass(frozen=True)
+class ErfKernel(_SmoothClosedForm):
+    """φ = erf (Williams 1997): ``E[φ(u)φ(v)] = (2/π) arcsin(2qc / (1 + 2q))``,
+    ``E[φ'(u)φ'(v)] = (4/π) / √((1 + 2q)² − (2qc)²)``."""
+
+    def second_moment(self, q):
+        return 2 / math.pi * jnp.arcsin(2 * q / (1 + 2 * q))
+
+    def mean(self, q):
+        return 0.0 * q
+
+    def cross(self, q, c):
+        return 2 / math.pi * jnp.arcsin(2 * q * c / (1 + 2 * q))
+
+    def dot_cross(self, q, c):
+        return 4 / math.pi / jnp.sqrt((1 + 2 * q) ** 2 - (2 * q * c) ** 2)
+
+    def ddot_second_moment(self, q):
+        return 16 * q / (math.pi * (1 + 4 * q) ** 1.5)
+
+
+@dataclass(frozen=True)
+class GeluKernel(_SmoothClosedForm):
+    """Exact GELU φ(x) = x Φ(x). With p = qc, s = 1 + q (Gaussian integration by parts):
+    ``E[φ(u)φ(v)] = p/4 + p·arcsin(p/s)/(2π) + (q² + p²(1 − q)/s) / (2π √(s² − p²))``."""
+
+    @staticmethod
+    def _k(q, p):
+        s = 1 + q
+        return p / 4 + p * jnp.arcsin(p / s) / (2 * math.pi) + (q**2 + p**2 * (1 - q) / s) / (
+            2 * math.pi * jnp.sqrt(s**2 - p**2))
+
+    def second_moment(self, q):
+        return self._k(q, q)
+
+    def mean(self, q):
+        return q / jnp.sqrt(2 * math.pi * (1 + q))
+
+    def cross(self, q, c):
+        return self._k(q, q * jnp.asarray(c, dtype=float))
+
+    def dot_cross(self, q, c):
+        p = q * jnp.asarray(c, dtype=float)
+        return jax.jvp(lambda pp: self._k(q, pp), (p,), (jnp.ones_like(p),))[1]
+
+    def ddot_second_moment(self, q):
+        # φ''(x) = (2 − x²) N(x); E over N(0, q) with τ² = q / (2q + 1)
+        tau2 = q / (2 * q + 1)
+        return jnp.sqrt(tau2) * (4 - 4 * tau2 + 3 * tau2**2) / (2 * math.pi * jnp.sqrt(q))
+
+
+@dataclass(frozen=True)
+class SinKernel(_SmoothClosedForm):
+    """φ = sin: ``E[sin u sin v] = e^{−q} sinh(qc)``, ``E[cos u cos v] = e^{−q} cosh(qc)``."""
+
+    def second_moment(self, q):
+        return -jnp.expm1(-2 * q) / 2
+
+    def mean(self, q):
+        return 0.0 * q
+
+    def cross(self, q, c):
+        return jnp.exp(-q) * jnp.sinh(q * jnp.asarray(c, dtype=float))
+
+    def gap(self, q, d):
+        # e^{−q}(sinh q − sinh(q − qd)) = 2 e^{−q} cosh(q − qd/2) sinh(qd/2)
+        d = jnp.asarray(d, dtype=float)
+        return 2 * jnp.exp(-q) * jnp.cosh(q - q * d / 2) * jnp.sinh(q * d / 2)
+
+    def dot_cross(self, q, c):
+        return jnp.exp(-q) * jnp.cosh(q * jnp.asarray(c, dtype=float))
+
+    def ddot_second_moment(self, q):
+        return self.second_moment(q)
+
+
+@dataclass(frozen=True)
+class AffineKernel(DualKernel):
+    """Kernel of ``γ(φ(αx) + δ)`` from the kernel of φ (β = 0): u → αu has variance α²q and the same
+    correlation, so ``cross = γ²(k(α²q, c) + 2δ m(α²q) + δ²)``, ``gap = γ² gap_φ(α²q, d)``."""
+
+    base: DualKernel
+    alpha: float
+    gamma: float
+    delta: float
+
+    def _q(self, q):
+        return self.alpha**2 * q
+
+    def second_moment(self, q):
+        qa = self._q(q)
+        return self.gamma**2 * (self.base.second_moment(qa) + 2 * self.delta * self.base.mean(qa) + self.delta**2)
+
+    def mean(self, q):
+        return self.gamma * (self.base.mean(self._q(q)) + self.delta)
+
+    def cross(self, q, c):
+        qa = self._q(q)
+        return self.gamma**2 * (self.base.cross(qa, c) + 2 * self.delta * self.base.mean(qa) + self.delta**2)
+
+    def gap(self, q, d):
+        return self.gamma**2 * self.base.gap(self._q(q), d)
+
+    def dot_cross(self, q, c):
+        return self.gamma**2 * self.alpha**2 * self.base.dot_cross(self._q(q), c)
+
+    def ddot_second_moment(self, q):
+        return self.gamma**2 * self.alpha**4 * self.base.ddot_second_moment(self._q(q))
+
+
+# --------------------------------------------------------------------------------------------------
+# Quadrature (Mehler series) for every other activation
+# --------------------------------------------------------------------------------------------------
+
+#: Orders tried for the Mehler series; the smallest whose tail is below 1e-16 of E[φ²] is used.
+MEHLER_ORDERS = (16, 32, 64, 128, 256, 512, 1024)
+_UNKNOWN_KINK_PIECES = 64
+
+
+class MehlerKernel(DualKernel):
+    """``E[φ(u)φ(v)] = Σ_{k<K} b_k c^k + tail(c)`` with ``b_k = a_k²``, ``a_k = E[φ(√q z) He_k(z)/√k!]``.
+
+    ``gap`` uses ``1 − c^k = s_k`` with ``s_{k+1} = d + c·s_k`` (all terms positive for c ≥ 0: no cancellation).
+    Smooth φ: probabilists' Gauss–Hermite (``n = 2K + 64``), and K is chosen so that the tail is < 1e-17·E[φ²]
+    (dropped). Kinked φ: Gauss–Legendre split at the kinks; the coefficients decay algebraically, so the tail
+    ``Σ_{k≥K} b_k c^k`` is modelled as ``p c^m + r c^{m+1}`` with p, r ≥ 0 chosen so that C(1) and C'(1) are exact
+    (the tail's mass ``E[φ²] − Σ b_k`` and slope ``q E[φ'²] − Σ k b_k`` come from 1-D quadrature).
+    """
+    has_closed_form = False
+
+    def __init__(self, fn, smooth: bool, kinks, order: int):
+        self.fn = fn
+        self.smooth = smooth
+        self.kinks = None if kinks is None else tuple(float(k) for k in kinks)
+        self.order = int(order)
+        self.d1 = jax.vmap(jax.grad(lambda x: fn(x)))
+        self.d2 = jax.vmap(jax.grad(jax.grad(lambda x: fn(x))))
+
+    # -- the rule ------------------------------------------------------------------------------------
+    @cached_property
+    def _static_rule(self):
+        """(key, z, w) for rules that do not move with q, or None."""
+        if self.smooth:
+            n = 2 * self.order + 64
+            z, w = gauss_hermite(n)
+            return ("hermite", n), z, w
+        if self.kinks is None:
+            breaks = tuple(np.linspace(-16, 16, _UNKNOWN_KINK_PIECES + 1)[1:-1])
+        elif all(k == 0.0 for k in self.kinks):
+            breaks = (0.0,)
+        else:
+            return None
+        n = self._piece_nodes
+        z, w = piecewise_gaussian_rule(np.array(breaks), n, xp=np)
+        return ("legendre", n, *breaks), z, w
+
+    @property
+    def _piece_nodes(self):
+        return 48 if self.kinks is None else self.order + 96
+
+    def _nodes(self, q):
+        """Nodes z and weights w with E[f(z)] ≈ Σ w f(z)."""
+        static = self._static_rule
+        if static is not None:
+            return jnp.asarray(static[1]), jnp.asarray(static[2])
+        kinks = jnp.asarray(self.kinks)
+        return piecewise_gaussian_rule(jnp.concatenate([kinks, -kinks]) / jnp.sqrt(q), self._piece_nodes)
+
+    def _hermite(self, z):
+        static = self._static_rule
+        if static is not None:
+            return jnp.asarray(hermite_matrix(static[0], self.order))
+        return hermite_functions(z, self.order)
+
+    def coefficients(self, q):
+        """Hermite coefficients ``a_k`` (k < K) of ``φ(√q z)`` and ``E[φ(√q z)²]``."""
+        z, w = self._nodes(q)
+        fz = self.fn(jnp.sqrt(q) * z)
+        return self._hermite(z) @ (scaled_weights(z, w) * fz), jnp.sum(w * fz * fz)
+
+    def series(self, q):
+        """``(b, tail)``: squared coefficients and the tail model ``(p_even, p_odd, m)`` (zero for smooth φ)."""
+        a, second = self.coefficients(q)
+        b = a * a
+        order = b.shape[0]
+        if self.smooth:
+            return b, (0.0, 0.0, float(order))
+        k = jnp.arange(order)
+        mass = jnp.maximum(second - jnp.sum(b), 0.0)
+        # tail at c = −1 from E[φ(u)φ(−u)]: splits the mass into even and odd degrees
+        at_minus_one = self._expect(q, lambda x: self.fn(x) * self.fn(-x)) - jnp.sum(jnp.where(k % 2, -b, b))
+        even = jnp.clip((mass + at_minus_one) / 2, 0.0, mass)
+        slope = q * self.dot_second_moment(q) - jnp.sum(k * b)
+        m = jnp.clip(slope / jnp.where(mass > 0, mass, 1.0), order, 64.0 * order)
+        return b, (even, mass - even, m)
+
+    # -- kernel -------------------------------------------------------------------------------------
+    def _expect(self, q, f):
+        z, w = self._nodes(q)
+        return jnp.sum(w * f(jnp.sqrt(q) * z))
+
+    def second_moment(self, q):
+        return self._expect(q, lambda x: self.fn(x) ** 2)
+
+    def mean(self, q):
+        return self._expect(q, self.fn)
+
+    def dot_second_moment(self, q):
+        return self._expect(q, lambda x: self.d1(x) ** 2)
+
+    def ddot_second_moment(self, q):
+        if not self.smooth:
+            return _INF + 0.0 * q
+        return self._expect(q, lambda x: self.d2(x) ** 2)
+
+    def gap(self, q, d):
+        return series_gap(*self.series(q), d)
+
+    def cross(self, q, c):
+        return self.second_moment(q) - self.gap(q, 1.0 - jnp.asarray(c, dtype=float))
+
+    def dot_cross(self, q, c):
+        return series_slope(*self.series(q), c) / q
+
+
+def _one_minus_power(c, d, m):
+    """``1 − c^m`` for integer-valued m ≥ 1 (float), via expm1/log1p for c > 0 (no cancellation near c = 1)."""
+    pos = -jnp.expm1(m * jnp.log1p(-jnp.minimum(d, 1.0)))
+    return jnp.where(c > 0, pos, 1.0 - _power(c, m))
+
+
+def _power(c, m):
+    sign = jnp.where((c < 0) & (jnp.mod(m, 2) == 1), -1.0, 1.0)
+    return sign * jnp.abs(c) ** m
+
+
+def _tail_terms(tail):
+    """Tail ``Σ_{k≥K} b_k c^k`` ≈ even mass on degrees (e, e+2), odd mass on (o, o+2), each pair weighted so the
+    mean degree is m: mass, slope and the value at c = −1 are then exact."""
+    even, odd, m = tail
+    terms = []
+    for mass, parity in ((even, 0.0), (odd, 1.0)):
+        m0 = jnp.floor((m - parity) / 2) * 2 + parity
+        upper = mass * (m - m0) / 2
+        terms += [(mass - upper, m0), (upper, m0 + 2)]
+    return terms
+
+
+def series_gap(b, tail, d):
+    """``Σ_k b_k (1 − c^k) + tail`` with ``c = 1 − d``, by ``s_{k+1} = d + c s_k`` (no cancellation)."""
+    d = jnp.asarray(d, dtype=float)
+    c = 1.0 - d
+
+    def step(carry, bk):
+        s, acc = carry
+        return (d + c * s, acc + bk * s), None
+
+    (_, acc), _ = jax.lax.scan(step, (jnp.zeros_like(d), jnp.zeros_like(d)), b)
+    return acc + sum(w * _one_minus_power(c, d, m) for w, m in _tail_terms(tail))
+
+
+def series_slope(b, tail, c):
+    """``d/dc`` of the series: ``Σ_k k b_k c^{k−1}`` (Horner) plus the tail's."""
+    c = jnp.asarray(c, dtype=float)
+    kb = b * jnp.arange(b.shape[0])
+    acc, _ = jax.lax.scan(lambda acc, x: (acc * c + x, None), jnp.zeros_like(c), kb[:0:-1])
+    return acc + sum(w * m * _power(c, m - 1) for w, m in _tail_terms(tail))

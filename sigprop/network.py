@@ -1,0 +1,314 @@
+"""Network descriptions and whole-network kernel maps.
+
+A network is described once, as data (in the spirit of neural-tangents' layer combinators), and every
+quantity is computed from that one description by pushing a kernel state through it:
+
+- :class:`Dense` — one nonlinear layer ``h' = W φ(h) + b``: ``q ← Q(q)``, ``1 − c ← 1 − C(c)`` (:mod:`sigprop.maps`);
+- :class:`Residual` — ``w · x + √(1 − w²) · branch(x)``: ``q ← w² q + (1 − w²) q_b`` and
+  ``q(1 − c) ← w² q (1 − c) + (1 − w²) q_b (1 − c_b)`` (so ``C = w² C_skip + (1 − w²) C_branch`` when q is fixed);
+- :class:`Serial` — composition; runs of identical units are folded with ``jax.lax.scan``.
+
+The state is ``(q, d)`` with ``d = 1 − c``, so degeneration near c = 1 is resolved without cancellation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .activations import Activation, activation
+from .errors import ConfigurationError, DivergenceError
+from .maps import MAX_Q, _out, check_array, check_scale, x64
+
+MAX_DEPTH = 100_000
+#: Variances below this are held there: the C map's q → 0 limit is reached to ~1e-140 relative.
+Q_FLOOR = 1e-280
+
+
+@dataclass(frozen=True)
+class Dense:
+    """One nonlinear layer: φ, then a random affine map with weight scale σ_w and bias scale σ_b."""
+
+    phi: Activation
+    sigma_w: float = 1.0
+    sigma_b: float = 0.0
+
+    @property
+    def depth(self) -> int:
+        return 1
+
+
+@dataclass(frozen=True)
+class Residual:
+    """``w · x + √(1 − w²) · branch(x)`` — a normalised sum with shortcut weight w ∈ [0, 1]."""
+
+    branch: Serial
+    shortcut_weight: float
+
+    @property
+    def depth(self) -> int:
+        return self.branch.depth
+
+
+@dataclass(frozen=True)
+class Serial:
+    """Units applied in order; ``runs`` holds (unit, times) pairs so deep stacks stay compact."""
+
+    runs: tuple[tuple[Dense | Residual, int], ...]
+
+    @property
+    def depth(self) -> int:
+        return sum(unit.depth * times for unit, times in self.runs)
+
+    @property
+    def length(self) -> int:
+        return sum(times for _, times in self.runs)
+
+
+# --------------------------------------------------------------------------------------------------
+# kernel propagation (traced by JAX)
+# --------------------------------------------------------------------------------------------------
+
+
+def _dense_step(layer: Dense, kern, q, d, mode):
+    sw2, sb2 = layer.sigma_w**2, layer.sigma_b**2
+    q_out = sw2 * kern.second_moment(q) + sb2
+    if mode == "q":
+        d_out = d
+    elif mode == "d":
+        d_out = sw2 * kern.gap(q, d) / q_out
+    else:  # "slope": tangent of d at d = 0, multiplied by C'(1) = σ_w² q E[φ'²] / Q(q)
+        d_out = d * sw2 * q * kern.dot_second_moment(q) / q_out
+    return jnp.maximum(q_out, Q_FLOOR), d_out
+
+
+def _apply(unit, kernels, q, d, mode):
+    if isinstance(unit, Dense):
+        return _dense_step(unit, kernels[unit.phi], q, d, mode)
+    if isinstance(unit, Residual):
+        w2 = unit.shortcut_weight**2
+        qb, db = _apply_serial(unit.branch, kernels, q, d, mode, record=False)[:2]
+        q_out = w2 * q + (1 - w2) * qb
+        return q_out, (w2 * q * d + (1 - w2) * qb * db) / q_out
+    raise TypeError(f"unknown network unit {unit!r}")
+
+
+def _apply_serial(serial: Serial, kernels, q, d, mode, record: bool):
+    """Push (q, d) through ``serial``; with ``record`` also return the states after every unit."""
+    qs, ds = [q[None]], [d[None]]
+    for unit, times in serial.runs:
+        def step(carry, _, unit=unit):
+            out = _apply(unit, kernels, *carry, mode)
+            return out, (out if record else None)
+
+        (q, d), ys = jax.lax.scan(step, (q, d), None, length=times)
+        if record:
+            qs.append(ys[0])
+            ds.append(ys[1])
+    if record:
+        return q, d, jnp.concatenate(qs), jnp.concatenate(ds)
+    return q, d
+
+
+@partial(jax.jit, static_argnums=(0, 1, 4, 5))
+def _propagate(serial, kernel_items, q0, d0, mode, record):
+    kernels = dict(kernel_items)
+    return _apply_serial(serial, kernels, q0, d0, mode, record)
+
+
+# --------------------------------------------------------------------------------------------------
+# the public network object
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Network:
+    """A network description; every whole-network quantity comes from this one object.
+
+    ``depth`` counts nonlinear layers on the longest path; trajectories have one row per top-level unit
+    (a layer of an MLP, a block of a ResNet) plus the input row.
+    """
+
+    body: Serial
+    name: str = "network"
+    init: object | None = None
+
+    @property
+    def depth(self) -> int:
+        return self.body.depth
+
+    @property
+    def length(self) -> int:
+        """Number of top-level units (rows of a trajectory minus one)."""
+        return self.body.length
+
+    @property
+    def activations(self) -> tuple[Activation, ...]:
+        seen: dict[Activation, None] = {}
+
+        def walk(serial):
+            for unit, _ in serial.runs:
+                if isinstance(unit, Dense):
+                    seen.setdefault(unit.phi)
+                else:
+                    walk(unit.branch)
+
+        walk(self.body)
+        return tuple(seen)
+
+    # -- propagation --------------------------------------------------------------------------------
+    def _kernels(self, q_max):
+        return tuple((phi, phi.kernel(q_max)) for phi in self.activations)
+
+    def _run(self, q0: float, d0, mode: str, record: bool):
+        with x64():
+            q_traj = self._q_path(q0)
+            kernels = self._kernels(float(np.max(q_traj)))
+            return _propagate(self.body, kernels, jnp.asarray(q0, float), jnp.asarray(d0, float), mode, record)
+
+    def _q_path(self, q0: float) -> np.ndarray:
+        """q after each unit; raises DivergenceError if q explodes. Re-run with a kernel sized for max q."""
+        q0 = float(check_array("q", q0, 0.0, MAX_Q, open_lo=True))
+        q_max = q0
+        for _ in range(3):
+            kernels = self._kernels(q_max)
+            qs = np.asarray(_propagate(self.body, kernels, jnp.asarray(q0), jnp.zeros((0,)), "q", True)[2])
+            bad = ~np.isfinite(qs) | (qs > MAX_Q)
+            if bad.any():
+                layer = int(np.argmax(bad))
+                raise DivergenceError(
+                    f"q explodes: it exceeds {MAX_Q:g} after unit {layer} of {self.length}; the forward signal "
+                    "grows without bound (reduce σ_w, the depth, or use a normalised/shaped activation)")
+            new_max = float(qs.max())
+            if new_max <= 2 * q_max:
+                return qs
+            q_max = new_max
+        return qs
+
+    def q_trajectory(self, q: float = 1.0) -> np.ndarray:
+        """q_l after each unit, shape (length + 1,); row 0 is the input q."""
+        with x64():
+            return self._q_path(q)
+
+    def q_map(self, q=1.0):
+        """Final q as a function of the input q (vectorised)."""
+        q = check_array("q", q, 0.0, MAX_Q, open_lo=True)
+        out = np.array([self.q_trajectory(float(v))[-1] for v in q.ravel()]).reshape(q.shape)
+        return _out(out)
+
+    def one_minus_c_map(self, one_minus_c, q: float = 1.0):
+        """1 − C_f(1 − d), the whole network's degeneration, accurate for d down to ~1e-12."""
+        d = check_array("one_minus_c", one_minus_c, 0.0, 2.0)
+        out = np.asarray(self._run(q, d.ravel(), "d", False)[1]).reshape(d.shape)
+        return _out(_finite(out, "1 − C_f"))
+
+    def c_map(self, c, q: float = 1.0):
+        """C_f(c): the whole network's C map."""
+        c = check_array("c", c, -1.0, 1.0)
+        return _out(1.0 - np.asarray(self.one_minus_c_map(1.0 - c, q)))
+
+    def c_trajectory(self, c, q: float = 1.0) -> np.ndarray:
+        """c_l after each unit, shape (length + 1, len(c)); row 0 is the input."""
+        c = np.atleast_1d(check_array("c", c, -1.0, 1.0))
+        ds = np.asarray(self._run(q, 1.0 - c, "d", True)[3])
+        return 1.0 - _finite(ds, "c trajectory")
+
+    def one_minus_c_trajectory(self, c, q: float = 1.0) -> np.ndarray:
+        """1 − c_l after each unit (cancellation-free), shape (length + 1, len(c))."""
+        c = np.atleast_1d(check_array("c", c, -1.0, 1.0))
+        return _finite(np.asarray(self._run(q, 1.0 - c, "d", True)[3]), "1 − c trajectory")
+
+    def c_slope_at_1(self, q: float = 1.0) -> float:
+        """C_f'(1) = ∏ of per-layer C'(1) through the architecture (chain rule, exact)."""
+        return float(_finite(self._run(q, np.ones(1), "slope", False)[1][0], "C_f'(1)"))
+
+    def c_at_0(self, q: float = 1.0) -> float:
+        """C_f(0)."""
+        return float(self.c_map(0.0, q))
+
+    def subnetwork_max(self, x0: float, on_layer: Callable[[float], float]) -> float:
+        """Fold the architecture with ``on_layer`` at each nonlinear layer and ``Σ w_i² x_i`` at sums, and
+        return the maximum over subnetworks (the whole net and each residual branch on its own).
+
+        With ``on_layer = lambda x: ξ·x`` from 1 this is DKS's maximal slope function μ(ξ); with
+        ``lambda x: x + τ`` from 0 the maximal curvature function κ(τ) (Martens et al. 2021, TAT §4).
+        """
+        branches: list[Serial] = []
+
+        def fold(serial: Serial, x):
+            for unit, times in serial.runs:
+                for _ in range(times):
+                    if isinstance(unit, Dense):
+                        x = on_layer(x)
+                    else:
+                        w2 = unit.shortcut_weight**2
+                        x = w2 * x + (1 - w2) * fold(unit.branch, x)
+                if isinstance(unit, Residual):
+                    branches.append(unit.branch)
+            return x
+
+        whole = fold(self.body, x0)
+        return max([whole] + [fold(b, x0) for b in branches])
+
+    def ntk(self, c):
+        """Per-layer and total NTK Θ(c) (see :func:`sigprop.ntk.ntk`)."""
+        from .ntk import ntk
+
+        return ntk(self, c)
+
+
+def _finite(arr, what):
+    if not np.all(np.isfinite(arr)):
+        raise DivergenceError(f"{what} is not finite (the kernel map left the representable range)")
+    return arr
+
+
+# --------------------------------------------------------------------------------------------------
+# builders
+# --------------------------------------------------------------------------------------------------
+
+
+def _check_depth(name: str, depth) -> int:
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) and not (
+            isinstance(depth, float) and depth.is_integer()):
+        raise ConfigurationError(f"{name} must be a whole number, got {depth!r}")
+    depth = int(depth)
+    if not 1 <= depth <= MAX_DEPTH:
+        raise ConfigurationError(f"{name} must be between 1 and {MAX_DEPTH:,}, got {depth:,}")
+    return depth
+
+
+def _layer(phi, sigma_w, sigma_b, init):
+    if init is not None:
+        phi, sigma_w, sigma_b = init.activation, init.sigma_w, init.sigma_b
+    return Dense(activation(phi), check_scale("sigma_w", sigma_w), check_scale("sigma_b", sigma_b))
+
+
+def mlp(phi, depth: int, sigma_w: float = 1.0, sigma_b: float = 0.0, init=None) -> Network:
+    """A plain network of ``depth`` nonlinear layers ``h' = W φ(h) + b``.
+
+    ``init`` — a method result (``sp.dks(...)``, ``sp.eoc(...)``, ...) — supplies the transformed
+    activation and σ_w, σ_b, overriding ``phi``/``sigma_w``/``sigma_b``.
+    """
+    depth = _check_depth("depth", depth)
+    return Network(Serial(((_layer(phi, sigma_w, sigma_b, init), depth),)), name=f"mlp-{depth}", init=init)
+
+
+def resnet(phi, blocks: int, shortcut_weight: float = 0.8, layers_per_block: int = 2,
+           sigma_w: float = 1.0, sigma_b: float = 0.0, init=None) -> Network:
+    """``blocks`` residual blocks ``w·x + √(1 − w²)·branch(x)``, each branch ``layers_per_block`` layers."""
+    blocks = _check_depth("blocks", blocks)
+    layers_per_block = _check_depth("layers_per_block", layers_per_block)
+    w = check_scale("shortcut_weight", shortcut_weight)
+    if w > 1:
+        raise ConfigurationError(f"shortcut_weight must lie in [0, 1], got {w}")
+    branch = Serial(((_layer(phi, sigma_w, sigma_b, init), layers_per_block),))
+    if math.prod((blocks, layers_per_block)) > MAX_DEPTH:
+        raise ConfigurationError(f"blocks × layers_per_block must be ≤ {MAX_DEPTH:,}")
+    return Network(Serial(((Residual(branch, w), blocks),)), name=f"resnet-{blocks}x{layers_per_block}", init=init)
