@@ -22,7 +22,7 @@ ERRORS = (ValueError, ArithmeticError)  # sigprop's errors derive from these (si
 class Configuration(param.Parameterized):
     """A network to compare. Its curves come from :mod:`sigprop` through :func:`sigprop_app.data.curves`."""
 
-    name = param.String(default="tanh · EOC", doc="Label used in every plot and legend.")
+    title = param.String(default="tanh · EOC", doc="Name used in every plot and legend.")
     colour = param.Color(default=PALETTE[0])
     activation = param.String(default="tanh", doc="Registry name (e.g. 'relu') or an expression in x.")
     method = param.Selector(default="eoc", objects=list(data.METHODS))
@@ -38,7 +38,7 @@ class Configuration(param.Parameterized):
     error = param.String(default="", doc="Message of the last failed computation ('' when fine).")
 
     SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(data.Spec))
-    STATE_FIELDS = ("name", "colour") + SPEC_FIELDS
+    STATE_FIELDS = ("title", "colour") + SPEC_FIELDS
 
     def spec(self) -> data.Spec:
         """The hashable parameters that determine the curves (irrelevant ones reset)."""
@@ -49,7 +49,7 @@ class Configuration(param.Parameterized):
         return {k: getattr(self, k) for k in self.STATE_FIELDS}
 
     def label(self) -> str:
-        return self.name or f"{self.activation} · {METHOD_NAMES[self.method]}"
+        return self.title or f"{self.activation} · {METHOD_NAMES[self.method]}"
 
     def compute(self):
         """Curves of this configuration, or None (and ``error`` set) if the engine refused it."""
@@ -76,7 +76,7 @@ class Configuration(param.Parameterized):
         p = self.param
         method = self.param.method
         w = {
-            "name": pn.widgets.TextInput.from_param(p.name, name="Name"),
+            "title": pn.widgets.TextInput.from_param(p.title, name="Name"),
             "colour": pn.widgets.ColorPicker.from_param(p.colour, name="Colour", width=60),
             "activation": pn.widgets.TextInput.from_param(
                 p.activation, name="Activation (name or expression in x)",
@@ -118,8 +118,8 @@ class Configuration(param.Parameterized):
             buttons.append(b)
         header = pn.pane.HTML(pn.bind(
             lambda n, c: f'<span style="color:{c};font-weight:bold">■</span> {html.escape(n)}',
-            self.param.name, self.param.colour), margin=0)
-        body = [pn.Row(w["name"], w["colour"]), w["activation"], error, w["method"], w["scheme"], w["sigma_w"],
+            self.param.title, self.param.colour), margin=0)
+        body = [pn.Row(w["title"], w["colour"]), w["activation"], error, w["method"], w["scheme"], w["sigma_w"],
                 w["sigma_b"], w["zeta"], w["eta"], w["tau"], w["architecture"], w["shortcut_weight"], w["depth"],
                 pn.Row(*buttons)]
         self._widgets = w

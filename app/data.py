@@ -141,34 +141,41 @@ class Curves:
     constants: dict = field(default_factory=dict)
 
 
+C_ALL = np.concatenate([C_GRID, C0S, 1.0 - D_GRID])  # one trajectory call serves plots 1-3
+_I0 = int(np.flatnonzero(C_GRID == 0.0)[0])
+
+
 @lru_cache(maxsize=256)
 def curves(spec: Spec) -> Curves:
-    """The C/Q map curves and readouts of one configuration."""
+    """The C/Q map curves and readouts of one configuration.
+
+    Trajectories have one row per top-level unit (a layer of an MLP, a block of a ResNet); layer numbers
+    drawn are unit × (nonlinear layers per unit)."""
     m = model(spec)
     net = m.net
-    depth = int(net.depth)
-    traj = _np(net.c_trajectory(C_GRID))
-    depths = plot_depths(depth)
-    layers = layer_index(depth)
-    c_traj = _np(net.c_trajectory(np.asarray(C0S)))[layers]
-    q_traj = _np(net.q_trajectory(1.0))[layers]
-    final = traj[-1]
+    depth, length = int(net.depth), int(net.length)
+    per_unit = depth // length
+    gaps = _np(net.one_minus_c_trajectory(C_ALL))  # 1 - c_l, shape (length + 1, len(C_ALL))
+    n1, n2 = len(C_GRID), len(C0S)
+    units = plot_depths(length)
+    rows = layer_index(length)
+    final = 1.0 - gaps[-1, :n1]
     readouts = {
-        "C'_f(1)": float(net.c_slope_at_1()),
-        "C_f(0)": float(net.c_at_0()),
-        "max|C_f(c) - c|": float(np.max(np.abs(final - C_GRID))),
         "depth": depth,
+        "C'_f(1)": float(net.c_slope_at_1()),
+        "C_f(0)": float(final[_I0]),
+        "max|C_f(c) - c|": float(np.max(np.abs(final - C_GRID))),
     }
     constants = {"sigma_w": m.sigma_w, "sigma_b": m.sigma_b}
     if m.result is not None:
-        constants.update({k: v for k, v in dict(m.result.constants).items() if np.isscalar(v)})
+        constants.update({k: float(v) for k, v in dict(m.result.constants).items() if np.isscalar(v)})
     return Curves(
-        depths=depths,
-        c_maps=traj[list(depths)],
-        one_minus=_np(net.one_minus_c_map(D_GRID)),
-        layers=layers,
-        c_traj=c_traj,
-        q_traj=q_traj,
+        depths=tuple(u * per_unit for u in units),
+        c_maps=1.0 - gaps[list(units), :n1],
+        one_minus=gaps[-1, n1 + n2:],
+        layers=rows * per_unit,
+        c_traj=1.0 - gaps[rows, n1:n1 + n2],
+        q_traj=_np(net.q_trajectory(1.0))[rows],
         q_map=_np(sp.q_map(m.phi_hat, Q_GRID, sigma_w=m.sigma_w, sigma_b=m.sigma_b)),
         phi_x=_np(m.phi(X_GRID)),
         phi_hat_x=_np(m.phi_hat(X_GRID)),
@@ -188,25 +195,21 @@ class Phase:
     q_star: np.ndarray
 
 
-def _grid(diagram, name: str) -> np.ndarray:
-    value = diagram[name] if isinstance(diagram, dict) else getattr(diagram, name)
-    return _np(value)
-
-
 @lru_cache(maxsize=64)
 def phase(phi, sw2: tuple = tuple(SW2_GRID), sb2: tuple = tuple(SB2_GRID)) -> Phase:
     """χ₁, ξ_c and q* of φ on the (σ_w², σ_b²) grid (rows: σ_b², columns: σ_w²)."""
     d = sp.phase_diagram(phi, np.asarray(sw2), np.asarray(sb2))
-    arrays = {k: _grid(d, k) for k in ("chi1", "xi_c", "q_star")}
-    shape = (len(sb2), len(sw2))
-    arrays = {k: (v if v.shape == shape else v.T) for k, v in arrays.items()}
-    return Phase(np.asarray(sw2), np.asarray(sb2), **arrays)
+    return Phase(np.asarray(sw2), np.asarray(sb2), _np(d.chi1), _np(d.xi_c), _np(d.q_star))
 
 
 @lru_cache(maxsize=256)
 def local_point(spec: Spec) -> dict:
-    """q*, χ₁ and ξ_c of the per-layer map (φ̂, σ_w, σ_b) of a configuration."""
+    """q*, χ₁ and ξ_c of the per-layer map (φ̂, σ_w, σ_b) of a configuration (from the EOC result when it
+    has them, else from a one-point phase diagram)."""
     m = model(spec)
+    const = dict(m.result.constants) if m.result is not None else {}
+    if {"q*", "chi1", "xi_c"} <= const.keys():
+        return {"q*": const["q*"], "χ₁": const["chi1"], "ξ_c": const["xi_c"]}
     p = phase(m.phi_hat, (m.sigma_w**2,), (m.sigma_b**2,))
     return {"q*": float(p.q_star.ravel()[0]), "χ₁": float(p.chi1.ravel()[0]), "ξ_c": float(p.xi_c.ravel()[0])}
 
@@ -242,5 +245,7 @@ def ntk(spec: Spec) -> NTK:
 @lru_cache(maxsize=64)
 def c_map_rows(spec: Spec, depths: tuple[int, ...]) -> np.ndarray:
     """C_f(c) on C_GRID of the depth-d sub-network for each d in ``depths`` (d <= the network's depth)."""
-    traj = _np(model(spec).net.c_trajectory(C_GRID))
-    return traj[[min(int(d), traj.shape[0] - 1) for d in depths]]
+    net = model(spec).net
+    per_unit = int(net.depth) // int(net.length)
+    traj = _np(net.c_trajectory(C_GRID))
+    return traj[[min(int(d) // per_unit, traj.shape[0] - 1) for d in depths]]

@@ -3,9 +3,9 @@
 ``parse_expression("x * sigmoid(x)")`` parses the text with :func:`ast.parse` and walks the tree with an
 allow-list: number literals (finite, ``|v| <= 1e6``), the name ``x``, the constants ``pi`` and ``e``, unary
 ``+``/``-``, binary ``+ - * / **`` (the exponent a number literal with ``|p| <= 8``) and calls of the
-functions in :data:`FUNCTIONS`. The walker builds nested closures over JAX functions; user text is never
-passed to ``eval``, ``exec`` or ``compile``. Anything else raises :class:`~sigprop.errors.ActivationError`
-saying what is wrong.
+functions in :data:`FUNCTIONS`. The walker builds nested closures over JAX functions; user text is only
+parsed to an AST, never compiled to code nor passed to ``eval``/``exec``. Anything else raises
+:class:`~sigprop.errors.ActivationError` saying what is wrong. Results are cached by the stripped text.
 
 Design decisions:
 
@@ -24,6 +24,7 @@ Design decisions:
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 import warnings
@@ -385,7 +386,11 @@ def parse_expression(text: str) -> ParsedExpression:
     """
     if not isinstance(text, str):
         raise ActivationError(f"an activation expression must be a string, got {type(text).__name__}")
-    source = text.strip()
+    return _parse(text.strip())
+
+
+@functools.lru_cache(maxsize=512)
+def _parse(source: str) -> ParsedExpression:
     if not source:
         raise ActivationError("the activation expression is empty: type a formula in x, e.g. tanh(x)")
     if len(source) > MAX_LENGTH:

@@ -41,23 +41,22 @@ from .quadrature import (
 _INF = float("inf")
 
 
-def _theta_from_d(d):
-    """``θ = arccos(1 − d)`` without cancellation, for ``d ∈ [0, 2]``."""
-    small = 2.0 * jnp.arcsin(jnp.sqrt(jnp.clip(d, 0.0, 2.0) / 2.0))
-    large = jnp.pi - 2.0 * jnp.arcsin(jnp.sqrt(jnp.clip(2.0 - d, 0.0, 2.0) / 2.0))
-    return jnp.where(d <= 1.0, small, large)
+def _theta_and_sin(d):
+    """``θ = arccos(1 − d)`` and ``sin θ = √(d(2 − d))`` without cancellation, for ``d ∈ [0, 2]``."""
+    d = jnp.clip(d, 0.0, 2.0)
+    near_one = d <= 1.0
+    half = 2.0 * jnp.arcsin(jnp.sqrt(jnp.where(near_one, d, 2.0 - d) / 2.0))
+    return jnp.where(near_one, half, jnp.pi - half), jnp.sqrt(d * (2.0 - d))
 
 
-def _sin_minus_theta_cos(theta):
-    """``sin θ − θ cos θ`` (≈ θ³/3 near 0) with a series for θ < 0.5 to avoid cancellation."""
+def _sin_minus_theta_cos(theta, sin_theta, cos_theta):
+    """``sin θ − θ cos θ`` (≈ θ³/3 near 0), by its series for θ < 0.5 (no cancellation)."""
     t2 = theta * theta
     series = jnp.zeros_like(theta)
     # Σ_{n≥1} (−1)^{n+1} 2n θ^{2n+1} / (2n+1)!, 9 terms: truncation < 1e-25 for θ < 0.5
     for n in range(9, 0, -1):
         series = series * t2 + (-1) ** (n + 1) * 2 * n / math.factorial(2 * n + 1)
-    series = series * theta * t2  # Σ coef_n θ^{2n−2} · θ³
-    direct = jnp.sin(theta) - theta * jnp.cos(theta)
-    return jnp.where(theta < 0.5, series, direct)
+    return jnp.where(theta < 0.5, series * theta * t2, sin_theta - theta * cos_theta)
 
 
 class DualKernel:
@@ -67,6 +66,14 @@ class DualKernel:
 
     def gap(self, q, d):  # pragma: no cover - every subclass overrides
         raise NotImplementedError
+
+    def params(self, q):
+        """Per-variance precomputation reused by :meth:`gap_with` (nothing for closed forms)."""
+        return ()
+
+    def gap_with(self, params, q, d):
+        """``gap(q, d)`` given ``params(q)`` — lets a deep network reuse work while q stays fixed."""
+        return self.gap(q, d)
 
     def cross(self, q, c):
         return self.second_moment(q) - self.gap(q, 1.0 - c)
@@ -100,9 +107,9 @@ class ABReluKernel(DualKernel):
 
     def gap(self, q, d):
         d = jnp.asarray(d, dtype=float)
-        theta = _theta_from_d(d)
+        theta, sin_theta = _theta_and_sin(d)
         return q * ((self.a**2 + self.b**2) / 2 * d
-                    - (self.a - self.b) ** 2 / (2 * math.pi) * _sin_minus_theta_cos(theta))
+                    - (self.a - self.b) ** 2 / (2 * math.pi) * _sin_minus_theta_cos(theta, sin_theta, 1.0 - d))
 
     def dot_cross(self, q, c):
         theta = jnp.arccos(jnp.clip(jnp.asarray(c, dtype=float), -1.0, 1.0))
@@ -346,6 +353,12 @@ class MehlerKernel(DualKernel):
 
     def gap(self, q, d):
         return series_gap(*self.series(q), d)
+
+    def params(self, q):
+        return self.series(q)
+
+    def gap_with(self, params, q, d):
+        return series_gap(*params, d)
 
     def cross(self, q, c):
         return self.second_moment(q) - self.gap(q, 1.0 - jnp.asarray(c, dtype=float))

@@ -722,8 +722,8 @@ def _solve_local(phi: Activation, kind: str, targets: tuple[float, ...]):
             d = abs(k_t[-1] - targets[-1])
             if d < dist:
                 near, dist = v, d
-    if near is not None:
-        starts = np.vstack([near["p"][None, :], starts])
+    # the first row is the warm start (or a copy of the first fixed start): a constant batch shape, one compile
+    starts = np.vstack([near["p"][None, :] if near is not None else starts[:1], starts])
     t0 = time.perf_counter()
     with jax.enable_x64(True):
         P, R, C = (np.asarray(a) for a in _newton_solver(phi, kind)(jnp.asarray(starts), jnp.asarray(targets)))

@@ -76,50 +76,58 @@ class Serial:
 # --------------------------------------------------------------------------------------------------
 
 
-def _dense_step(layer: Dense, kern, q, d, mode):
+def _dense_step(layer: Dense, kernels, q, d, cache, mode):
+    kern = kernels[layer.phi]
     sw2, sb2 = layer.sigma_w**2, layer.sigma_b**2
     q_out = sw2 * kern.second_moment(q) + sb2
     if mode == "q":
         d_out = d
     elif mode == "d":
-        d_out = sw2 * kern.gap(q, d) / q_out
+        # reuse the kernel's per-variance work while q stays put (|Δq| ≤ 1e-15 q: e.g. at a fixed point)
+        q_cached, cached = cache[layer.phi]
+        same = jnp.abs(q - q_cached) <= 1e-15 * q
+        params = jax.lax.cond(same, lambda: cached, lambda: kern.params(q))
+        cache = {**cache, layer.phi: (jnp.where(same, q_cached, q), params)}
+        d_out = sw2 * kern.gap_with(params, q, d) / q_out
     else:  # "slope": tangent of d at d = 0, multiplied by C'(1) = σ_w² q E[φ'²] / Q(q)
         d_out = d * sw2 * q * kern.dot_second_moment(q) / q_out
-    return jnp.maximum(q_out, Q_FLOOR), d_out
+    return jnp.maximum(q_out, Q_FLOOR), d_out, cache
 
 
-def _apply(unit, kernels, q, d, mode):
+def _apply(unit, kernels, q, d, cache, mode):
     if isinstance(unit, Dense):
-        return _dense_step(unit, kernels[unit.phi], q, d, mode)
+        return _dense_step(unit, kernels, q, d, cache, mode)
     if isinstance(unit, Residual):
         w2 = unit.shortcut_weight**2
-        qb, db = _apply_serial(unit.branch, kernels, q, d, mode, record=False)[:2]
+        qb, db, cache = _apply_serial(unit.branch, kernels, q, d, cache, mode, record=False)[:3]
         q_out = w2 * q + (1 - w2) * qb
-        return q_out, (w2 * q * d + (1 - w2) * qb * db) / q_out
+        return q_out, (w2 * q * d + (1 - w2) * qb * db) / q_out, cache
     raise TypeError(f"unknown network unit {unit!r}")
 
 
-def _apply_serial(serial: Serial, kernels, q, d, mode, record: bool):
+def _apply_serial(serial: Serial, kernels, q, d, cache, mode, record: bool):
     """Push (q, d) through ``serial``; with ``record`` also return the states after every unit."""
     qs, ds = [q[None]], [d[None]]
     for unit, times in serial.runs:
         def step(carry, _, unit=unit):
             out = _apply(unit, kernels, *carry, mode)
-            return out, (out if record else None)
+            return out, (out[:2] if record else None)
 
-        (q, d), ys = jax.lax.scan(step, (q, d), None, length=times)
+        (q, d, cache), ys = jax.lax.scan(step, (q, d, cache), None, length=times)
         if record:
             qs.append(ys[0])
             ds.append(ys[1])
     if record:
-        return q, d, jnp.concatenate(qs), jnp.concatenate(ds)
-    return q, d
+        return q, d, cache, jnp.concatenate(qs), jnp.concatenate(ds)
+    return q, d, cache
 
 
 @partial(jax.jit, static_argnums=(0, 1, 4, 5))
 def _propagate(serial, kernel_items, q0, d0, mode, record):
     kernels = dict(kernel_items)
-    return _apply_serial(serial, kernels, q0, d0, mode, record)
+    cache = {phi: (q0, kern.params(q0)) for phi, kern in kernels.items()} if mode == "d" else {}
+    out = _apply_serial(serial, kernels, q0, d0, cache, mode, record)
+    return out[:2] + out[3:]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 
 
 def _expit(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    with np.errstate(over="ignore"):  # exp(-x) = inf for x << 0 gives the right limit 0
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 # One independent NumPy/SciPy reference per allowed function (and alias).

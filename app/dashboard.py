@@ -1,0 +1,324 @@
+"""`Dashboard`: compare configurations side by side; the same object serves (``.servable()``) and displays
+inline in a notebook."""
+
+from __future__ import annotations
+
+import html
+import math
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+import param
+
+from . import export, plots, urlstate
+from .config import METHOD_NAMES, PALETTE, Configuration
+from .presets import DEFAULT, PRESETS
+
+PLOTS = (
+    ("c_map", "1 · Whole-network C map"),
+    ("one_minus_c", "2 · Degeneration near c = 1"),
+    ("c_trajectory", "3 · Cosine through the layers"),
+    ("q_map", "4a · Per-layer Q map"),
+    ("q_trajectory", "4b · Variance through the layers"),
+    ("activation", "5 · Transformed activation"),
+    ("ntk", "6 · Per-layer NTK"),
+    ("phase", "7 · EOC phase diagram (click to set σ_w², σ_b²)"),
+)
+MAX_CONFIGS = urlstate.MAX_CONFIGS
+PRESENT_CSS = ":host { font-size: 150%; --bokeh-base-font-size: 18px; --base-font-size: 18px; }"
+FORMULAS = (
+    r"C_f'(1) = \prod_{l} C_l'(1),\quad C'(c) = \frac{\sigma_w^2\, q\, \mathbb{E}[\phi'(u)\phi'(v)]}{Q(q)}",
+    r"\chi_1 = \sigma_w^2\, \mathbb{E}\big[\phi'(\sqrt{q^*} z)^2\big],\qquad \xi_c^{-1} = -\log C'(c^*)",
+    r"\text{DKS: } C_f(0) = 0,\ C_f'(1) = \zeta \qquad \text{TAT: } C_f'(1) = 1,\ "
+    r"C_f(0) = \eta \text{ or } C_f''(1) = \tau",
+)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, int | np.integer):
+        return f"{int(v):,}"
+    v = float(v)
+    if math.isinf(v):
+        return "∞"
+    if math.isnan(v):
+        return "NaN"
+    return f"{v:.4g}" if v == 0 or 1e-3 <= abs(v) < 1e5 else f"{v:.3e}"
+
+
+def _swatch(cfg) -> str:
+    return f'<span style="color:{cfg.colour}">■</span> {html.escape(cfg.label())}'
+
+
+class Dashboard(pn.viewable.Viewer):
+    """Signal-propagation dashboard: configurations, plots 1–7, readouts, presets, URL state, export."""
+
+    configurations = param.List(default=[], item_type=Configuration)
+    active = param.Integer(default=0, bounds=(0, None), doc="Configuration drawn in the phase diagram.")
+    presentation = param.Boolean(default=False, doc="Large fonts for projection.")
+    revision = param.Integer(default=0, doc="Bumped whenever a curve changes; the plots follow it.")
+    preset = param.Selector(default=list(PRESETS)[0], objects=list(PRESETS))
+
+    def __init__(self, configurations=None, sync_url: bool = True, **params):
+        super().__init__(**params)
+        self._location = pn.state.location if sync_url else None
+        self._structure = None
+        self._plot_cards = pn.FlexBox(sizing_mode="stretch_width", css_classes=["sigprop-plots"])
+        self._config_column = pn.Column(sizing_mode="stretch_width")
+        self._layout = None
+        states = None
+        if configurations is None and self._location is not None:
+            decoded = urlstate.decode(pn.state.session_args or {})
+            if decoded is not None:
+                states, self.active, self.presentation, problems = decoded
+                for p in problems:
+                    self._notify(p, "warning")
+        if configurations is not None:
+            configs = list(configurations)
+        else:
+            configs = [self._new_config(s) for s in (states or DEFAULT)]
+        self._set_configurations(configs)
+
+    # ---- configurations ------------------------------------------------------------------------------
+    def _new_config(self, state: dict) -> Configuration:
+        cfg = Configuration()
+        for k, v in state.items():  # one at a time: a bad value (e.g. from a URL) is skipped, not fatal
+            try:
+                setattr(cfg, k, v)
+            except ValueError as exc:
+                self._notify(f"ignored {k}={v!r}: {exc}", "warning")
+        return cfg
+
+    def _set_configurations(self, configs) -> None:
+        for cfg in configs:
+            if not getattr(cfg, "_dashboard_watch", False):
+                cfg.param.watch(lambda e, c=cfg: self._changed(c), list(Configuration.STATE_FIELDS))
+                cfg._dashboard_watch = True
+            cfg.compute()
+        self.active = min(self.active, len(configs) - 1)
+        self.configurations = list(configs)
+        self._config_column[:] = [self._editor(c) for c in configs]
+        self._refresh(force=True)
+
+    def _editor(self, cfg):
+        if getattr(cfg, "_editor_view", None) is None:
+            cfg._editor_view = cfg.editor(on_remove=self.remove, on_duplicate=self.duplicate)
+        return cfg._editor_view
+
+    def _next_colour(self) -> str:
+        used = {c.colour for c in self.configurations}
+        return next((c for c in PALETTE if c not in used), PALETTE[len(self.configurations) % len(PALETTE)])
+
+    def add(self, state: dict | None = None) -> Configuration | None:
+        """Add a configuration (default: tanh · EOC at depth 100) and return it."""
+        if len(self.configurations) >= MAX_CONFIGS:
+            self._notify(f"at most {MAX_CONFIGS} configurations", "warning")
+            return None
+        state = dict(state or {"title": f"config {len(self.configurations) + 1}"})
+        state.setdefault("colour", self._next_colour())
+        cfg = self._new_config(state)
+        self._set_configurations([*self.configurations, cfg])
+        return cfg
+
+    def duplicate(self, cfg: Configuration) -> Configuration | None:
+        return self.add({**cfg.state(), "title": f"{cfg.title} (copy)", "colour": self._next_colour()})
+
+    def remove(self, cfg: Configuration) -> None:
+        if len(self.configurations) <= 1:
+            self._notify("keep at least one configuration", "warning")
+            return
+        self._set_configurations([c for c in self.configurations if c is not cfg])
+
+    def apply_preset(self, name: str | None = None) -> None:
+        """Replace the configurations by a preset's."""
+        name = name or self.preset
+        self.active = 0
+        self._set_configurations([self._new_config(s) for s in PRESETS[name]["configs"]])
+
+    # ---- updates -------------------------------------------------------------------------------------
+    def _notify(self, message: str, kind: str = "error") -> None:
+        notifications = getattr(pn.state, "notifications", None)
+        if notifications is not None:
+            getattr(notifications, kind)(message, duration=6000)
+
+    def _changed(self, cfg: Configuration) -> None:
+        before = cfg.error
+        cfg.compute()
+        if cfg.error and cfg.error != before:
+            self._notify(f"{cfg.label()}: {cfg.error}")
+        self._refresh()
+
+    def _signature(self):
+        return (tuple((c.label(), c.colour) for c in self.configurations), self.presentation, self.active)
+
+    @param.depends("presentation", "active", watch=True)
+    def _refresh(self, force: bool = False) -> None:
+        """Rebuild the plots when their structure changed (names, colours, count), else update them in place."""
+        if not self.configurations:
+            return
+        sig = self._signature()
+        if force or sig != self._structure:
+            self._structure = sig
+            self._plot_cards[:] = [self._plot_card(key, title) for key, title in PLOTS]
+            for view in (self._config_column, self._plot_cards):
+                view.stylesheets = [PRESENT_CSS] if self.presentation else []
+        self.revision += 1
+        self._write_url()
+
+    def _write_url(self) -> None:
+        if self._location is None:
+            return
+        query = urlstate.encode([c.state() for c in self.configurations], self.active, self.presentation)
+        if self._location.search.lstrip("?") != query:
+            self._location.search = "?" + query
+
+    @property
+    def fontscale(self) -> float:
+        return 1.8 if self.presentation else 1.0
+
+    def figure(self, key: str, backend: str = "bokeh"):
+        """The HoloViews object of plot ``key`` (see PLOTS) for the current configurations."""
+        kw = {"active": self.active} if key == "phase" else {}
+        return plots.BUILDERS[key](self.configurations, backend=backend, fontscale=self.fontscale, **kw)
+
+    def _plot_card(self, key: str, title: str):
+        dmap = hv.DynamicMap(lambda revision: self.figure(key), streams=[hv.streams.Params(self, ["revision"])])
+        if key == "phase":
+            tap = hv.streams.Tap(source=dmap, x=None, y=None)
+            tap.add_subscriber(self._on_tap)
+        pane = pn.pane.HoloViews(dmap, sizing_mode="stretch_width", css_classes=[f"sigprop-plot-{key}"])
+        buttons = [pn.widgets.FileDownload(callback=self._exporter(key, fmt), filename=f"sigprop_{key}.{fmt}",
+                                           label=fmt.upper(), button_type="light", width=70,
+                                           css_classes=[f"sigprop-export-{key}-{fmt}"])
+                   for fmt in export.FORMATS]
+        return pn.Column(pn.pane.Markdown(f"**{title}**", margin=(0, 10)), pane, pn.Row(*buttons),
+                         sizing_mode="stretch_width", min_width=420, styles={"flex": "1 1 45%"},
+                         css_classes=[f"sigprop-card-{key}"])
+
+    def _exporter(self, key: str, fmt: str):
+        def callback():
+            import io
+
+            kw = {"active": self.active} if key == "phase" else {}
+            return io.BytesIO(export.export(plots.BUILDERS[key], self.configurations, fmt, **kw))
+
+        return callback
+
+    def _on_tap(self, x=None, y=None) -> None:
+        """Click on the phase diagram: the active configuration becomes Standard with σ_w² = x, σ_b² = y."""
+        if x is None or y is None or not self.configurations:
+            return
+        cfg = self.configurations[self.active]
+        lo, hi = Configuration.param.sigma_w.bounds
+        sw = float(np.clip(np.sqrt(max(x, 0.0)), lo, hi))
+        sb = float(np.clip(np.sqrt(max(y, 0.0)), *Configuration.param.sigma_b.bounds))
+        cfg.param.update(method="standard", scheme="custom", sigma_w=round(sw, 4), sigma_b=round(sb, 4))
+
+    # ---- readouts ------------------------------------------------------------------------------------
+    def readouts(self) -> list[dict]:
+        """One dict per configuration: C'_f(1), C_f(0), max|C_f(c) − c|, q*, χ₁, ξ_c (None where failed)."""
+        rows = []
+        for cfg in self.configurations:
+            cv = cfg.compute()
+            row = {"configuration": cfg.label(), "method": METHOD_NAMES[cfg.method], "error": cfg.error}
+            if cv is not None:
+                row.update(cv.readouts)
+                row.update(cfg.extra("point") or {})
+            rows.append(row)
+        return rows
+
+    def _readouts_html(self, revision=None) -> str:
+        cols = ("depth", "C'_f(1)", "C_f(0)", "max|C_f(c) - c|", "q*", "χ₁", "ξ_c")
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in ("configuration", "method", *cols))
+        body = []
+        for cfg, row in zip(self.configurations, self.readouts()):
+            if row["error"]:
+                cells = f'<td colspan="{len(cols)}" class="sigprop-row-error">{html.escape(row["error"])}</td>'
+            else:
+                cells = "".join(f"<td>{_fmt(row.get(c))}</td>" for c in cols)
+            body.append(f"<tr><td>{_swatch(cfg)}</td><td>{row['method']}</td>{cells}</tr>")
+        return f'<table class="sigprop-table">{"<tr>" + head + "</tr>"}{"".join(body)}</table>'
+
+    def constants(self) -> list[dict]:
+        """Per configuration: the method's constants (α, β, γ, δ, σ_w, σ_b, slope, ...)."""
+        out = []
+        for cfg in self.configurations:
+            cv = cfg.compute()
+            out.append({"configuration": cfg.label(), "method": METHOD_NAMES[cfg.method],
+                        **(cv.constants if cv is not None else {})})
+        return out
+
+    def _constants_html(self, revision=None) -> str:
+        rows = self.constants()
+        keys = []
+        for r in rows:
+            keys += [k for k in r if k not in keys and k not in ("configuration", "method")]
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in ("configuration", "method", *keys))
+        body = "".join(
+            f"<tr><td>{_swatch(cfg)}</td><td>{r['method']}</td>"
+            + "".join(f"<td>{_fmt(r.get(k))}</td>" for k in keys) + "</tr>"
+            for cfg, r in zip(self.configurations, rows))
+        return f'<table class="sigprop-table">{"<tr>" + head + "</tr>"}{body}</table>'
+
+    # ---- layout --------------------------------------------------------------------------------------
+    def _controls(self) -> list:
+        preset = pn.widgets.Select.from_param(self.param.preset, name="Preset", css_classes=["sigprop-preset"])
+        apply = pn.widgets.Button(name="Load preset", button_type="primary", css_classes=["sigprop-apply"])
+        apply.on_click(lambda _: self.apply_preset())
+        add = pn.widgets.Button(name="+ Add configuration", button_type="success", css_classes=["sigprop-add"])
+        add.on_click(lambda _: self.add())
+        present = pn.widgets.Toggle.from_param(self.param.presentation, name="Presentation mode",
+                                               css_classes=["sigprop-present"])
+        active = pn.widgets.Select(name="Phase diagram shows", css_classes=["sigprop-active"],
+                                   options=self._active_options(), value=self.active)
+        active.link(self, value="active")
+        self.param.watch(lambda e: setattr(active, "options", self._active_options()), ["configurations"])
+        self.param.watch(lambda e: setattr(active, "value", e.new), ["active"])
+        text = pn.pane.Markdown(pn.bind(lambda p: PRESETS[p]["text"], self.param.preset), margin=(0, 10))
+        return [preset, text, apply, pn.Row(add, present), active, self._config_column]
+
+    def _active_options(self) -> dict:
+        return {f"{i + 1}: {c.label()}": i for i, c in enumerate(self.configurations)}
+
+    def _main(self) -> list:
+        style = {"font-size": "0.95em"}
+        readouts = pn.pane.HTML(pn.bind(self._readouts_html, self.param.revision), css_classes=["sigprop-readouts"],
+                                sizing_mode="stretch_width", styles=style, stylesheets=[TABLE_CSS])
+        consts = pn.pane.HTML(pn.bind(self._constants_html, self.param.revision), css_classes=["sigprop-constants"],
+                              sizing_mode="stretch_width", styles=style, stylesheets=[TABLE_CSS])
+        formulas = pn.Row(*[pn.pane.LaTeX(f"${f}$", margin=(0, 20)) for f in FORMULAS], sizing_mode="stretch_width")
+        return [
+            pn.pane.Markdown("### Readouts (whole network, input q = 1)", margin=(0, 10)), readouts, formulas,
+            pn.pane.Markdown("### Method constants (φ̂(x) = γ(φ(αx + β) + δ), W ~ N(0, σ_w²/N), b ~ N(0, σ_b²))",
+                             margin=(0, 10)), consts,
+            self._plot_cards,
+        ]
+
+    def _build(self):
+        if self._layout is None:
+            self._layout = (pn.Column(*self._controls(), width=380), pn.Column(*self._main(),
+                                                                                 sizing_mode="stretch_width"))
+        return self._layout
+
+    def __panel__(self):
+        sidebar, main = self._build()
+        return pn.Row(sidebar, main, sizing_mode="stretch_width")
+
+    def template(self):
+        """A BootstrapTemplate (no outside font requests) holding the dashboard."""
+        sidebar, main = self._build()
+        return pn.template.BootstrapTemplate(title="sigprop · signal propagation laboratory", sidebar=[sidebar],
+                                             main=[main], sidebar_width=400)
+
+    def servable(self, title: str | None = None, **kw):
+        return self.template().servable(title=title or "sigprop", **kw)
+
+
+TABLE_CSS = """
+table.sigprop-table { border-collapse: collapse; width: 100%; }
+table.sigprop-table th, table.sigprop-table td { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: right; }
+table.sigprop-table th:first-child, table.sigprop-table td:first-child { text-align: left; }
+td.sigprop-row-error { color: #b00020; text-align: left !important; }
+"""

@@ -1,0 +1,55 @@
+"""Teaching presets: each reproduces one of the key pictures of the EOC / DKS / TAT / Looks-Linear papers."""
+
+from __future__ import annotations
+
+from .config import PALETTE
+
+
+def _c(title, colour, **spec) -> dict:
+    return {"title": title, "colour": colour, **spec}
+
+
+DEFAULT = (
+    _c("ReLU · He", PALETTE[1], activation="relu", method="standard", scheme="he", depth=100),
+    _c("tanh · EOC", PALETTE[0], activation="tanh", method="eoc", depth=100),
+    _c("tanh · DKS ζ=1.5", PALETTE[2], activation="tanh", method="dks", zeta=1.5, depth=100),
+    _c("leaky ReLU · TAT η=0.9", PALETTE[3], activation="leaky_relu", method="tat", eta=0.9, depth=100),
+)
+
+PRESETS: dict[str, dict] = {
+    "Default: four initialisations at depth 100": {
+        "text": "Standard (He) ReLU and EOC tanh degenerate; DKS and TAT keep C_f close to the identity.",
+        "configs": DEFAULT,
+    },
+    "Deep ReLU degenerates even at the EOC": {
+        "text": "ReLU at its edge of chaos (σ_w² = 2, σ_b = 0): C_f(c) flattens towards 1 as L grows, "
+                "1 − c_l ~ 9π²/(2l²).",
+        "configs": (
+            _c("ReLU EOC L=10", PALETTE[2], activation="relu", method="eoc", depth=10),
+            _c("ReLU EOC L=100", PALETTE[0], activation="relu", method="eoc", depth=100),
+            _c("ReLU EOC L=1000", PALETTE[1], activation="relu", method="eoc", depth=1000),
+        ),
+    },
+    "DKS vs EOC for tanh at depth 100": {
+        "text": "Same activation and depth: EOC tanh drifts from the identity, DKS (ζ = 1.5) bounds C_f'(1) ≤ ζ.",
+        "configs": (
+            _c("tanh · EOC", PALETTE[0], activation="tanh", method="eoc", depth=100),
+            _c("tanh · DKS ζ=1.5", PALETTE[2], activation="tanh", method="dks", zeta=1.5, depth=100),
+        ),
+    },
+    "TAT leaky ReLU, η = 0.9": {
+        "text": "TAT picks the negative slope so that C_f(0) = η = 0.9 for the whole network; compare He-init ReLU.",
+        "configs": (
+            _c("leaky ReLU · TAT η=0.9", PALETTE[3], activation="leaky_relu", method="tat", eta=0.9, depth=100),
+            _c("ReLU · He", PALETTE[1], activation="relu", method="standard", scheme="he", depth=100),
+        ),
+    },
+    "Looks-Linear is the identity": {
+        "text": "Looks-Linear (CReLU, mirrored orthogonal weights) is exactly linear at init: C_f(c) = c at any "
+                "depth.",
+        "configs": (
+            _c("ReLU · Looks-Linear", PALETTE[4], activation="relu", method="looks_linear", depth=1000),
+            _c("ReLU · EOC", PALETTE[0], activation="relu", method="eoc", depth=1000),
+        ),
+    },
+}
