@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import logging
 
 import numpy as np
 import panel as pn
 import param
 
 from . import data
+
+log = logging.getLogger(__name__)
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 METHOD_LABELS = {"Standard": "standard", "EOC": "eoc", "DKS": "dks", "TAT": "tat", "Looks-Linear": "looks_linear"}
@@ -54,8 +57,11 @@ class Configuration(param.Parameterized):
     def compute(self):
         """Curves of this configuration, or None (and ``error`` set) if the engine refused it."""
         try:
-            result = data.curves(self.spec())
-        except ERRORS as exc:
+            with data.LOCK:
+                result = data.curves(self.spec())
+        except Exception as exc:  # noqa: BLE001 - shown beside the widget; the other configurations keep drawing
+            if not isinstance(exc, ERRORS):
+                log.exception("unexpected error computing %s", self.spec())
             self.error = f"{type(exc).__name__}: {exc}"
             return None
         self.error = ""
@@ -66,8 +72,11 @@ class Configuration(param.Parameterized):
         if self.compute() is None:
             return None
         try:
-            return {"ntk": data.ntk, "point": data.local_point}[kind](self.spec())
-        except ERRORS:
+            with data.LOCK:
+                return {"ntk": data.ntk, "point": data.local_point}[kind](self.spec())
+        except Exception as exc:  # noqa: BLE001 - an optional plot part; never breaks the dashboard
+            if not isinstance(exc, ERRORS):
+                log.warning("%s unavailable for %s: %s", kind, self.spec(), exc)
             return None
 
     # ---- widgets -------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ and two sessions showing the same configuration share the work.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -25,6 +26,8 @@ SW2_GRID = np.linspace(0.25, 4.0, 46)  # phase diagram σ_w²
 SB2_GRID = np.linspace(0.0, 1.0, 26)  # phase diagram σ_b²
 MAX_POINTS = 400  # layers drawn per trajectory (log-spaced when deeper)
 N_DEPTHS = 4  # depths drawn per configuration in the C_f(c) plot
+
+LOCK = threading.RLock()  # one engine computation at a time (a warm-up thread may run beside the server)
 
 METHODS = ("standard", "eoc", "dks", "tat", "looks_linear")
 SCHEMES = ("he", "lecun", "glorot", "custom")

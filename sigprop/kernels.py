@@ -399,7 +399,7 @@ def series_gap(b, tail, d):
         s, acc = carry
         return (d + c * s, acc + bk * s), None
 
-    (_, acc), _ = jax.lax.scan(step, (jnp.zeros_like(d), jnp.zeros_like(d)), b)
+    (_, acc), _ = jax.lax.scan(step, (jnp.zeros_like(d), jnp.zeros_like(d)), b, unroll=True)
     return acc + sum(w * _one_minus_power(c, d, m) for w, m in _tail_terms(tail))
 
 
@@ -407,5 +407,5 @@ def series_slope(b, tail, c):
     """``d/dc`` of the series: ``Σ_k k b_k c^{k−1}`` (Horner) plus the tail's."""
     c = jnp.asarray(c, dtype=float)
     kb = b * jnp.arange(b.shape[0])
-    acc, _ = jax.lax.scan(lambda acc, x: (acc * c + x, None), jnp.zeros_like(c), kb[:0:-1])
+    acc, _ = jax.lax.scan(lambda acc, x: (acc * c + x, None), jnp.zeros_like(c), kb[:0:-1], unroll=True)
     return acc + sum(w * m * _power(c, m - 1) for w, m in _tail_terms(tail))

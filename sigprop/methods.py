@@ -153,9 +153,17 @@ def _rule(kinks, alpha, beta, n=None):
         z, w = gauss_hermite(n or _N_SMOOTH)
         return jnp.asarray(z), jnp.asarray(w)
     if kinks is None:  # unknown kinks: many short pieces (algebraic convergence at the kinks)
-        return piecewise_gaussian_rule(np.linspace(-12, 12, 49)[1:-1], 24)
+        return _static_rule((*np.linspace(-12, 12, 49)[1:-1],), 24)
+    if isinstance(beta, float) and beta == 0.0 and all(k == 0.0 for k in kinks):
+        return _static_rule((0.0,), n or _N_PIECE)  # kink at 0 stays at z = 0: a constant rule
     breaks = (jnp.asarray(kinks) - beta) / alpha
     return piecewise_gaussian_rule(breaks, n or _N_PIECE)
+
+
+@lru_cache(maxsize=16)
+def _static_rule(breaks, n):
+    z, w = piecewise_gaussian_rule(np.asarray(breaks, dtype=float), n, xp=np)
+    return jnp.asarray(z), jnp.asarray(w)
 
 
 def _derivatives(fn, x, order):
@@ -259,15 +267,15 @@ def standard(phi, scheme: str = "he", sigma_b: float = 0.0, fan_in=None, fan_out
 # ==================================================================================================
 
 
-def _qmap_parts(fn, kinks):
-    """``Q(q) = σ_w² E[φ(√q z)²] + σ_b²`` and ``E[φ'(√q z)²]`` as JAX functions of q."""
+def _qmap_parts(fn, kinks, n=None):
+    """``E[φ(√q z)²]`` and ``E[φ'(√q z)²]`` as JAX functions of q."""
 
     def second(q):
-        z, w = _rule(kinks, jnp.sqrt(q), 0.0)
+        z, w = _rule(kinks, jnp.sqrt(q), 0.0, n)
         return w @ fn(jnp.sqrt(q) * z) ** 2
 
     def dot_second(q):
-        z, w = _rule(kinks, jnp.sqrt(q), 0.0)
+        z, w = _rule(kinks, jnp.sqrt(q), 0.0, n)
         return w @ _derivatives(fn, jnp.sqrt(q) * z, 1)[1] ** 2
 
     return second, dot_second
@@ -275,94 +283,88 @@ def _qmap_parts(fn, kinks):
 
 _Q_FLOOR = 1e-24
 _Q_CEIL = 1e12
+_Q_TABLE = np.geomspace(_Q_FLOOR, _Q_CEIL, 373)  # ratio 1.25 between neighbours
 _HERMITE_ORDER = 64
 
 
 @lru_cache(maxsize=64)
-def _fixed_point_fn(phi: Activation):
-    """A vmappable ``(σ_w², σ_b², q0) -> (q*, χ₁, Q'(q*), c*, C'(c*))`` for φ (JAX, float64).
+def _fixed_point_fn(phi: Activation, n: int):
+    """jit(vmap) ``(σ_w², σ_b², q0) -> (q*, χ₁, Q'(q*), c*, C'(c*))`` for φ (float64; ``n`` quadrature nodes).
 
-    q* is the fixed point the iteration q ← Q(q) reaches from q0: Q is increasing, so the iterates move
-    monotonically towards the nearest root of Q(q) − q in the direction sign(Q(q0) − q0). We bracket it by
-    geometric steps (factor 2) and refine by safeguarded Newton. No root before q < 1e-24 gives q* = 0;
-    none before 1e12 gives q* = inf (the Q map diverges). c* (only needed when χ₁ > 1) is the attracting
-    fixed point of C(c) = (σ_w² Σ_k a_k² c^k + σ_b²)/q* (Mehler series, a_k Hermite coefficients of φ(√q* z)).
+    q* is the fixed point that the iteration q ← Q(q) reaches from q0: Q is increasing, so the iterates move
+    monotonically to the nearest root of F(q) = Q(q) − q in the direction sign F(q0). That root is bracketed
+    on a table of q (ratio 1.25, E[φ(√q z)²] tabulated once for all σ's) and refined by safeguarded Newton.
+    No root down to 1e-24 gives q* = 0; none up to 1e12 gives q* = inf (the Q map diverges from q0).
+    c* (needed only when χ₁ > 1) is the root of the convex G(c) = C(c) − c reached by Newton from c = 0, with
+    C(c) = (σ_w² Σ_k a_k² c^k + σ_b²)/q* (Mehler series; a_k Hermite coefficients of φ(√q* z)).
     """
     fn, kinks = phi.fn, _kinks(phi)
-    second, dot_second = _qmap_parts(fn, kinks)
+    second, dot_second = _qmap_parts(fn, kinks, n)
     n_h = 2 * _HERMITE_ORDER + 64
 
-    def solve(sw2, sb2, q0):
+    def solve(sw2, sb2, q0, m_tab):
+        q_tab = jnp.asarray(_Q_TABLE)
+
         def F(q):
             return sw2 * second(q) + sb2 - q
 
         f0 = F(q0)
         up = f0 > 0
-        factor = jnp.where(up, 2.0, 0.5)
-
-        def search(_, carry):
-            lo, hi, done = carry
-            nxt = hi * factor
-            flip = jnp.logical_and(~done, (F(nxt) > 0) != up)
-            new_hi = jnp.where(done, hi, nxt)
-            new_lo = jnp.where(done | flip, lo, nxt)
-            return new_lo, new_hi, done | flip | (nxt < _Q_FLOOR) | (nxt > _Q_CEIL) | (F(nxt) == 0)
-
-        lo, hi, _ = jax.lax.fori_loop(0, 82, search, (q0, q0, f0 == 0))
-        a, b = jnp.minimum(lo, hi), jnp.maximum(lo, hi)  # F changes sign on [a, b]
+        pos = jnp.searchsorted(q_tab, q0)  # q_tab[pos - 1] < q0 <= q_tab[pos]
+        sign_tab = (sw2 * m_tab + sb2 - q_tab) > 0
+        idx = jnp.arange(q_tab.size)
+        # first table point beyond q0 (in the direction of motion) where F has the other sign
+        flip_up = jnp.where((idx >= pos) & (sign_tab != up), idx, q_tab.size)
+        flip_dn = jnp.where((idx < pos) & (sign_tab != up), idx, -1)
+        j_up, j_dn = jnp.min(flip_up), jnp.max(flip_dn)
+        a = jnp.where(up, jnp.where(j_up > pos, q_tab[jnp.maximum(j_up - 1, 0)], q0), q_tab[jnp.maximum(j_dn, 0)])
+        b = jnp.where(up, q_tab[jnp.minimum(j_up, q_tab.size - 1)], jnp.where(j_dn < pos - 1,
+                                                                              q_tab[j_dn + 1], q0))
+        a, b = jnp.minimum(a, b), jnp.maximum(a, b)
+        a = jnp.where(up, jnp.maximum(a, q0), a)
+        b = jnp.where(up, b, jnp.minimum(b, q0))
+        diverged = up & (j_up >= q_tab.size)
+        vanished = ~up & (j_dn < 0)
 
         def refine(_, ab):
             a, b = ab
             fa = F(a)
             m = 0.5 * (a + b)
-            dF = jax.grad(F)(m)
-            newton = m - F(m) / dF
+            newton = m - F(m) / jax.grad(F)(m)
             x = jnp.where((newton > a) & (newton < b), newton, m)
-            fx = F(x)
-            same = (fx > 0) == (fa > 0)
+            same = (F(x) > 0) == (fa > 0)
             return jnp.where(same, x, a), jnp.where(same, b, x)
 
-        a, b = jax.lax.fori_loop(0, 40, refine, (a, b))
-        q = 0.5 * (a + b)
-        q = jnp.where(f0 == 0, q0, q)
-        q = jnp.where(hi <= _Q_FLOOR * 2, 0.0, q)
-        q = jnp.where(hi >= _Q_CEIL, jnp.inf, q)
-        qe = jnp.clip(q, 1e-12, _Q_CEIL)  # q* = 0: the limit q → 0 of the slopes
+        a, b = jax.lax.fori_loop(0, 14, refine, (a, b))
+        q = jnp.where(f0 == 0, q0, 0.5 * (a + b))
+        q = jnp.where(vanished, 0.0, jnp.where(diverged, jnp.inf, q))
+        qe = jnp.clip(q, 1e-12, _Q_CEIL)  # q* = 0: the slopes' limit q → 0
         chi1 = sw2 * dot_second(qe)
         dq = sw2 * jax.grad(second)(qe)
-        # c* from the Mehler series (only meaningful when χ₁ > 1; c* = 1 otherwise)
+        # c* from the Mehler series (meaningful when χ₁ > 1; c* = 1 otherwise)
         z, w = _rule(kinks, jnp.sqrt(qe), 0.0, n_h if kinks == () else None)
-        h = hermite_functions(z, _HERMITE_ORDER)
-        a_k = h @ (w * fn(jnp.sqrt(qe) * z))
+        a_k = hermite_functions(z, _HERMITE_ORDER) @ (w * fn(jnp.sqrt(qe) * z))
         b_k = sw2 * a_k**2 / qe
-        const = sb2 / qe
         ks = jnp.arange(_HERMITE_ORDER, dtype=float)
-
-        def cmap(c):
-            return const + jnp.polyval(b_k[::-1], c)
-
-        def cslope(c):
-            return jnp.polyval((ks * b_k)[1:][::-1], c)
-
-        def citer(_, c):
-            return jnp.clip(cmap(c), -1.0, 1.0)
-
-        c = jax.lax.fori_loop(0, 100, citer, 0.0)
+        poly, dpoly = b_k[::-1], (ks * b_k)[1:][::-1]
 
         def cnewton(_, c):
-            step = (cmap(c) - c) / (cslope(c) - 1.0)
-            return jnp.clip(c - step, -1.0, 1.0 - 1e-15)
+            g = sb2 / qe + jnp.polyval(poly, c) - c
+            return jnp.clip(c - g / (jnp.polyval(dpoly, c) - 1.0), -1.0, 1.0)
 
-        c = jax.lax.fori_loop(0, 8, cnewton, c)
+        c = jax.lax.fori_loop(0, 40, cnewton, 0.0)
         chaotic = chi1 > 1.0
         c_star = jnp.where(chaotic, c, 1.0)
-        chi_c = jnp.where(chaotic, cslope(c), chi1)
-        finite = jnp.isfinite(q)
-        nan = jnp.nan
-        return (q, jnp.where(finite, chi1, nan), jnp.where(finite, dq, nan), jnp.where(finite, c_star, nan),
-                jnp.where(finite, chi_c, nan))
+        chi_c = jnp.where(chaotic, jnp.polyval(dpoly, c), chi1)
+        fin = jnp.isfinite(q)
+        return tuple(jnp.where(fin, v, jnp.nan) for v in (chi1, dq, c_star, chi_c)) + (q,)
 
-    return jax.jit(jax.vmap(solve, in_axes=(0, 0, None)))
+    def batched(sw2, sb2, q0):
+        m_tab = jax.vmap(second)(jnp.asarray(_Q_TABLE))
+        chi1, dq, c_star, chi_c, q = jax.vmap(solve, in_axes=(0, 0, None, None))(sw2, sb2, q0, m_tab)
+        return q, chi1, dq, c_star, chi_c
+
+    return jax.jit(batched)
 
 
 def _depth_scale(slope):
@@ -373,11 +375,11 @@ def _depth_scale(slope):
     return np.where(s > 1, np.nan, xi) if np.ndim(xi) else (np.nan if s > 1 + 1e-12 else float(xi))
 
 
-def _fixed_points(phi, sw2, sb2, q0=1.0):
+def _fixed_points(phi, sw2, sb2, q0=1.0, n=_N_SMOOTH):
     sw2 = np.atleast_1d(np.asarray(sw2, dtype=float))
     sb2 = np.broadcast_to(np.asarray(sb2, dtype=float), sw2.shape)
     with jax.enable_x64(True):
-        out = _fixed_point_fn(phi)(jnp.asarray(sw2), jnp.asarray(sb2), jnp.asarray(float(q0)))
+        out = _fixed_point_fn(phi, n)(jnp.asarray(sw2), jnp.asarray(sb2), jnp.asarray(float(q0)))
         return tuple(np.asarray(o, dtype=float) for o in out)
 
 

@@ -99,35 +99,50 @@ def _apply(unit, kernels, q, d, cache, mode):
         return _dense_step(unit, kernels, q, d, cache, mode)
     if isinstance(unit, Residual):
         w2 = unit.shortcut_weight**2
-        qb, db, cache = _apply_serial(unit.branch, kernels, q, d, cache, mode, record=False)[:3]
+        qb, db, cache = _apply_serial(unit.branch, kernels, q, d, cache, mode, record=False)
         q_out = w2 * q + (1 - w2) * qb
         return q_out, (w2 * q * d + (1 - w2) * qb * db) / q_out, cache
     raise TypeError(f"unknown network unit {unit!r}")
 
 
 def _apply_serial(serial: Serial, kernels, q, d, cache, mode, record: bool):
-    """Push (q, d) through ``serial``; with ``record`` also return the states after every unit."""
-    qs, ds = [q[None]], [d[None]]
+    """Push (q, d) through a (small, static) ``serial`` — used for residual branches."""
     for unit, times in serial.runs:
-        def step(carry, _, unit=unit):
-            out = _apply(unit, kernels, *carry, mode)
-            return out, (out[:2] if record else None)
-
-        (q, d, cache), ys = jax.lax.scan(step, (q, d, cache), None, length=times)
-        if record:
-            qs.append(ys[0])
-            ds.append(ys[1])
-    if record:
-        return q, d, cache, jnp.concatenate(qs), jnp.concatenate(ds)
+        q, d, cache = jax.lax.fori_loop(0, times, lambda _, carry, unit=unit: _apply(unit, kernels, *carry, mode),
+                                        (q, d, cache))
     return q, d, cache
 
 
-@partial(jax.jit, static_argnums=(0, 1, 4, 5))
-def _propagate(serial, kernel_items, q0, d0, mode, record):
+def _bucket(n: int) -> int:
+    """Power of two ≥ n: trajectories are recorded into buffers of this length, so one compilation serves
+    every depth up to it (a depth slider does not recompile)."""
+    return max(1024, 1 << max(n - 1, 0).bit_length())
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2, 3))
+def _propagate(units, kernel_items, mode, record, times, q0, d0):
+    """Push (q0, d0) through ``units`` repeated ``times`` (a traced array: one compilation for all depths).
+
+    Returns the final (q, d) and, with ``record``, buffers of the state after every unit (length ``record``).
+    """
     kernels = dict(kernel_items)
     cache = {phi: (q0, kern.params(q0)) for phi, kern in kernels.items()} if mode == "d" else {}
-    out = _apply_serial(serial, kernels, q0, d0, cache, mode, record)
-    return out[:2] + out[3:]
+    q, d = q0, d0
+    qs = jnp.zeros((record,)).at[0].set(q0) if record else None
+    ds = jnp.zeros((record, *d0.shape)).at[0].set(d0) if record else None
+    start = 0
+    for i, unit in enumerate(units):
+        def body(j, carry, unit=unit, start=start):
+            q, d, cache, qs, ds = carry
+            q, d, cache = _apply(unit, kernels, q, d, cache, mode)
+            if record:
+                qs = qs.at[start + j + 1].set(q)
+                ds = ds.at[start + j + 1].set(d)
+            return q, d, cache, qs, ds
+
+        q, d, cache, qs, ds = jax.lax.fori_loop(0, times[i], body, (q, d, cache, qs, ds))
+        start = start + times[i]
+    return q, d, qs, ds
 
 
 # --------------------------------------------------------------------------------------------------
@@ -174,19 +189,26 @@ class Network:
     def _kernels(self, q_max):
         return tuple((phi, phi.kernel(q_max)) for phi in self.activations)
 
+    def _propagate(self, kernels, mode: str, record: bool, q0, d0):
+        units = tuple(unit for unit, _ in self.body.runs)
+        times = jnp.asarray([t for _, t in self.body.runs])
+        buffer = _bucket(self.length + 1) if record else 0
+        q, d, qs, ds = _propagate(units, kernels, mode, buffer, times, jnp.asarray(q0, float), jnp.asarray(d0, float))
+        if record:
+            return q, d, qs[: self.length + 1], ds[: self.length + 1]
+        return q, d
+
     def _run(self, q0: float, d0, mode: str, record: bool):
         with x64():
             q_traj = self._q_path(q0)
-            kernels = self._kernels(float(np.max(q_traj)))
-            return _propagate(self.body, kernels, jnp.asarray(q0, float), jnp.asarray(d0, float), mode, record)
+            return self._propagate(self._kernels(float(np.max(q_traj))), mode, record, q0, d0)
 
     def _q_path(self, q0: float) -> np.ndarray:
         """q after each unit; raises DivergenceError if q explodes. Re-run with a kernel sized for max q."""
         q0 = float(check_array("q", q0, 0.0, MAX_Q, open_lo=True))
         q_max = q0
         for _ in range(3):
-            kernels = self._kernels(q_max)
-            qs = np.asarray(_propagate(self.body, kernels, jnp.asarray(q0), jnp.zeros((0,)), "q", True)[2])
+            qs = np.asarray(self._propagate(self._kernels(q_max), "q", True, q0, jnp.zeros((0,)))[2])
             bad = ~np.isfinite(qs) | (qs > MAX_Q)
             if bad.any():
                 layer = int(np.argmax(bad))
