@@ -22,10 +22,16 @@ DEPTH_STOPS = tuple(sorted({int(round(10 ** (k / 24))) for k in range(0, 97)}))
 ERRORS = (ValueError, ArithmeticError)  # sigprop's errors derive from these (sigprop.errors)
 
 
+def _short(message: str, limit: int = 300) -> str:
+    """First line of an error message, at most ``limit`` characters."""
+    line = message.strip().splitlines()[0] if message.strip() else message
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 class Configuration(param.Parameterized):
     """A network to compare. Its curves come from :mod:`sigprop` through :func:`sigprop_app.data.curves`."""
 
-    title = param.String(default="tanh · EOC", doc="Name used in every plot and legend.")
+    title = param.String(default="", doc="Name used in every plot and legend (default: activation · method).")
     colour = param.Color(default=PALETTE[0])
     activation = param.String(default="tanh", doc="Registry name (e.g. 'relu') or an expression in x.")
     method = param.Selector(default="eoc", objects=list(data.METHODS))
@@ -54,30 +60,53 @@ class Configuration(param.Parameterized):
     def label(self) -> str:
         return self.title or f"{self.activation} · {METHOD_NAMES[self.method]}"
 
+    blocking = True  # False while a served dashboard is still loading: compute() then only reads caches
+
+    def ready(self) -> bool:
+        """Whether this configuration's curves (or its error) are already computed."""
+        return data.curves.cached(self.spec())
+
     def compute(self):
-        """Curves of this configuration, or None (and ``error`` set) if the engine refused it."""
+        """Curves of this configuration, or None (and ``error`` set) if the engine refused it; None while
+        loading (``blocking`` False) and not computed yet."""
+        spec = self.spec()
+        if not self.blocking and not data.curves.cached(spec):
+            return None
         try:
-            with data.LOCK:
-                result = data.curves(self.spec())
+            result = data.curves(spec)
         except Exception as exc:  # noqa: BLE001 - shown beside the widget; the other configurations keep drawing
             if not isinstance(exc, ERRORS):
-                log.exception("unexpected error computing %s", self.spec())
-            self.error = f"{type(exc).__name__}: {exc}"
+                log.exception("unexpected error computing %s", spec)
+            self.error = _short(f"{type(exc).__name__}: {exc}")
             return None
         self.error = ""
         return result
 
     def extra(self, kind: str):
         """NTK or local phase-point data (computed only when a plot needs it), None on error."""
-        if self.compute() is None:
+        fn = {"ntk": data.ntk, "point": data.local_point}[kind]
+        spec = self.spec()
+        if self.compute() is None or (not self.blocking and not fn.cached(spec)):
             return None
         try:
-            with data.LOCK:
-                return {"ntk": data.ntk, "point": data.local_point}[kind](self.spec())
+            return fn(spec)
         except Exception as exc:  # noqa: BLE001 - an optional plot part; never breaks the dashboard
             if not isinstance(exc, ERRORS):
-                log.warning("%s unavailable for %s: %s", kind, self.spec(), exc)
+                log.warning("%s unavailable for %s: %s", kind, spec, exc)
             return None
+
+    def warm(self) -> None:
+        """Compute (and cache) everything the dashboard draws for this configuration; errors are cached."""
+        spec = self.spec()
+        for fn in (data.curves, data.local_point, data.ntk):
+            try:
+                fn(spec)
+            except Exception:  # noqa: BLE001, S112 - the error is cached and shown when drawn
+                pass
+        try:
+            data.phase(data.model(spec).phi)
+        except Exception:  # noqa: BLE001, S110
+            pass
 
     # ---- widgets -------------------------------------------------------------------------------------
     def editor(self, on_remove=None, on_duplicate=None) -> pn.viewable.Viewable:

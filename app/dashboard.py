@@ -3,16 +3,21 @@ inline in a notebook."""
 
 from __future__ import annotations
 
+import asyncio
 import html
+import io
 import math
+import threading
 
 import holoviews as hv
 import numpy as np
 import panel as pn
 import param
+from panel.io import hold
 
 from . import export, plots, urlstate
 from .config import METHOD_NAMES, PALETTE, Configuration
+from .live import LivePlot
 from .presets import DEFAULT, PRESETS
 
 PLOTS = (
@@ -22,7 +27,8 @@ PLOTS = (
     ("q_map", "4a · Per-layer Q map"),
     ("q_trajectory", "4b · Variance through the layers"),
     ("activation", "5 · Transformed activation"),
-    ("ntk", "6 · Per-layer NTK"),
+    ("ntk", "6a · Per-layer NTK"),
+    ("ntk_condition", "6b · NTK condition number"),
     ("phase", "7 · EOC phase diagram (click to set σ_w², σ_b²)"),
 )
 MAX_CONFIGS = urlstate.MAX_CONFIGS
@@ -52,19 +58,49 @@ def _swatch(cfg) -> str:
     return f'<span style="color:{cfg.colour}">■</span> {html.escape(cfg.label())}'
 
 
+def warm(configs) -> None:
+    """Compute and cache everything the dashboard draws for ``configs`` (safe in a worker thread)."""
+    for cfg in configs:
+        cfg.warm()
+
+
+_warmup: threading.Thread | None = None
+
+
+def start_warmup(states=DEFAULT) -> threading.Thread:
+    """Once per process: compute the default view in a background thread, so that the server answers at
+    once and the first sessions find the curves cached."""
+    global _warmup
+    if _warmup is None:
+        _warmup = threading.Thread(target=warm, args=([Configuration(**s) for s in states],), daemon=True,
+                                   name="sigprop-warmup")
+        _warmup.start()
+    return _warmup
+
+
 class Dashboard(pn.viewable.Viewer):
     """Signal-propagation dashboard: configurations, plots 1–7, readouts, presets, URL state, export."""
 
     configurations = param.List(default=[], item_type=Configuration)
     active = param.Integer(default=0, bounds=(0, None), doc="Configuration drawn in the phase diagram.")
     presentation = param.Boolean(default=False, doc="Large fonts for projection.")
-    revision = param.Integer(default=0, doc="Bumped whenever a curve changes; the plots follow it.")
+    revision = param.Integer(default=0, doc="Bumped whenever a curve changes; readouts follow it.")
+    phase_revision = param.Integer(default=0, doc="Bumped when the phase diagram's inputs change.")
     preset = param.Selector(default=list(PRESETS)[0], objects=list(PRESETS))
 
-    def __init__(self, configurations=None, sync_url: bool = True, **params):
+    def __init__(self, configurations=None, sync_url: bool = True, defer: bool | None = None, **params):
+        """``configurations``: Configuration objects (default: the URL's state, else the default preset);
+        ``sync_url``: keep the state in the browser's URL when served; ``defer``: compute after the page
+        has loaded (default: when served), so the first page appears at once and fills in."""
         super().__init__(**params)
+        if defer is None:
+            defer = pn.state.curdoc is not None and pn.state.curdoc.session_context is not None
+        self._defer = defer
+        self._loaded = not defer
         self._location = pn.state.location if sync_url else None
         self._structure = None
+        self._phase_state = None
+        self._live: dict[str, LivePlot] = {}
         self._plot_cards = pn.FlexBox(sizing_mode="stretch_width", css_classes=["sigprop-plots"])
         self._config_column = pn.Column(sizing_mode="stretch_width")
         self._layout = None
@@ -79,7 +115,21 @@ class Dashboard(pn.viewable.Viewer):
             configs = list(configurations)
         else:
             configs = [self._new_config(s) for s in (states or DEFAULT)]
+        if defer:
+            for cfg in configs:
+                cfg.blocking = False
+            pn.state.onload(self._load)
         self._set_configurations(configs)
+
+    async def _load(self) -> None:
+        """After the first page is shown: compute off the server's event loop, then draw."""
+        await asyncio.get_running_loop().run_in_executor(None, warm, list(self.configurations))
+        for cfg in self.configurations:
+            cfg.blocking = True
+            cfg.compute()
+        self._refresh()
+        self._loaded = True
+        self._write_url()
 
     # ---- configurations ------------------------------------------------------------------------------
     def _new_config(self, state: dict) -> Configuration:
@@ -96,7 +146,8 @@ class Dashboard(pn.viewable.Viewer):
             if not getattr(cfg, "_dashboard_watch", False):
                 cfg.param.watch(lambda e, c=cfg: self._changed(c), list(Configuration.STATE_FIELDS))
                 cfg._dashboard_watch = True
-            cfg.compute()
+            if cfg.blocking:
+                cfg.compute()
         self.active = min(self.active, len(configs) - 1)
         self.configurations = list(configs)
         self._config_column[:] = [self._editor(c) for c in configs]
@@ -116,14 +167,14 @@ class Dashboard(pn.viewable.Viewer):
         if len(self.configurations) >= MAX_CONFIGS:
             self._notify(f"at most {MAX_CONFIGS} configurations", "warning")
             return None
-        state = dict(state or {"title": f"config {len(self.configurations) + 1}"})
+        state = dict(state or {})
         state.setdefault("colour", self._next_colour())
         cfg = self._new_config(state)
         self._set_configurations([*self.configurations, cfg])
         return cfg
 
     def duplicate(self, cfg: Configuration) -> Configuration | None:
-        return self.add({**cfg.state(), "title": f"{cfg.title} (copy)", "colour": self._next_colour()})
+        return self.add({**cfg.state(), "title": f"{cfg.label()} (copy)", "colour": self._next_colour()})
 
     def remove(self, cfg: Configuration) -> None:
         if len(self.configurations) <= 1:
@@ -151,24 +202,39 @@ class Dashboard(pn.viewable.Viewer):
         self._refresh()
 
     def _signature(self):
-        return (tuple((c.label(), c.colour) for c in self.configurations), self.presentation, self.active)
+        return (tuple((c.label(), c.colour) for c in self.configurations), self.presentation)
+
+    def _phase_signature(self):
+        cfg = self.configurations[min(self.active, len(self.configurations) - 1)]
+        return (self.active, cfg.label(), cfg.colour, plots.phase_inputs(cfg), self.presentation)
 
     @param.depends("presentation", "active", watch=True)
     def _refresh(self, force: bool = False) -> None:
-        """Rebuild the plots when their structure changed (names, colours, count), else update them in place."""
+        """Rebuild the plots when their structure changed (names, colours, count), else update the changed
+        configurations' curves in place."""
         if not self.configurations:
             return
         sig = self._signature()
-        if force or sig != self._structure:
-            self._structure = sig
-            self._plot_cards[:] = [self._plot_card(key, title) for key, title in PLOTS]
-            for view in (self._config_column, self._plot_cards):
-                view.stylesheets = [PRESENT_CSS] if self.presentation else []
-        self.revision += 1
+        with hold():
+            if force or sig != self._structure:
+                self._structure = sig
+                self._live = {k: LivePlot(spec, self.configurations, self.fontscale)
+                              for k, spec in plots.SPECS.items()}
+                self._plot_cards[:] = [self._plot_card(key, title) for key, title in PLOTS]
+                for view in (self._config_column, self._plot_cards):
+                    view.stylesheets = [PRESENT_CSS] if self.presentation else []
+            else:
+                for live in self._live.values():
+                    live.update(self.configurations)
+            phase = self._phase_signature()
+            if phase != self._phase_state:
+                self._phase_state = phase
+                self.phase_revision += 1
+            self.revision += 1
         self._write_url()
 
     def _write_url(self) -> None:
-        if self._location is None:
+        if self._location is None or not self._loaded:  # before onload the browser overwrites the URL
             return
         query = urlstate.encode([c.state() for c in self.configurations], self.active, self.presentation)
         if self._location.search.lstrip("?") != query:
@@ -176,7 +242,7 @@ class Dashboard(pn.viewable.Viewer):
 
     @property
     def fontscale(self) -> float:
-        return 1.8 if self.presentation else 1.0
+        return 1.6 if self.presentation else 1.0
 
     def figure(self, key: str, backend: str = "bokeh"):
         """The HoloViews object of plot ``key`` (see PLOTS) for the current configurations."""
@@ -184,11 +250,15 @@ class Dashboard(pn.viewable.Viewer):
         return plots.BUILDERS[key](self.configurations, backend=backend, fontscale=self.fontscale, **kw)
 
     def _plot_card(self, key: str, title: str):
-        dmap = hv.DynamicMap(lambda revision: self.figure(key), streams=[hv.streams.Params(self, ["revision"])])
         if key == "phase":
+            dmap = hv.DynamicMap(lambda phase_revision: self.figure(key),
+                                 streams=[hv.streams.Params(self, ["phase_revision"])])
             tap = hv.streams.Tap(source=dmap, x=None, y=None)
             tap.add_subscriber(self._on_tap)
-        pane = pn.pane.HoloViews(dmap, sizing_mode="stretch_width", css_classes=[f"sigprop-plot-{key}"])
+            pane = pn.pane.HoloViews(dmap, sizing_mode="stretch_width", css_classes=[f"sigprop-plot-{key}"])
+        else:
+            pane = pn.pane.Bokeh(self._live[key].figure, sizing_mode="stretch_width",
+                                 css_classes=[f"sigprop-plot-{key}"])
         buttons = [pn.widgets.FileDownload(callback=self._exporter(key, fmt), filename=f"sigprop_{key}.{fmt}",
                                            label=fmt.upper(), button_type="light", width=70,
                                            css_classes=[f"sigprop-export-{key}-{fmt}"])
@@ -199,8 +269,6 @@ class Dashboard(pn.viewable.Viewer):
 
     def _exporter(self, key: str, fmt: str):
         def callback():
-            import io
-
             kw = {"active": self.active} if key == "phase" else {}
             return io.BytesIO(export.export(plots.BUILDERS[key], self.configurations, fmt, **kw))
 
@@ -234,7 +302,9 @@ class Dashboard(pn.viewable.Viewer):
         head = "".join(f"<th>{html.escape(c)}</th>" for c in ("configuration", "method", *cols))
         body = []
         for cfg, row in zip(self.configurations, self.readouts()):
-            if row["error"]:
+            if not cfg.blocking and not cfg.ready():
+                cells = f'<td colspan="{len(cols)}">computing…</td>'
+            elif row["error"]:
                 cells = f'<td colspan="{len(cols)}" class="sigprop-row-error">{html.escape(row["error"])}</td>'
             else:
                 cells = "".join(f"<td>{_fmt(row.get(c))}</td>" for c in cols)
@@ -288,7 +358,8 @@ class Dashboard(pn.viewable.Viewer):
                                 sizing_mode="stretch_width", styles=style, stylesheets=[TABLE_CSS])
         consts = pn.pane.HTML(pn.bind(self._constants_html, self.param.revision), css_classes=["sigprop-constants"],
                               sizing_mode="stretch_width", styles=style, stylesheets=[TABLE_CSS])
-        formulas = pn.Row(*[pn.pane.LaTeX(f"${f}$", margin=(0, 20)) for f in FORMULAS], sizing_mode="stretch_width")
+        formulas = pn.FlexBox(*[pn.pane.LaTeX(f"${f}$", margin=(0, 20)) for f in FORMULAS],
+                              sizing_mode="stretch_width")
         return [
             pn.pane.Markdown("### Readouts (whole network, input q = 1)", margin=(0, 10)), readouts, formulas,
             pn.pane.Markdown("### Method constants (φ̂(x) = γ(φ(αx + β) + δ), W ~ N(0, σ_w²/N), b ~ N(0, σ_b²))",

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
+from collections import OrderedDict
+from functools import wraps
 
 import numpy as np
 
@@ -28,6 +29,44 @@ MAX_POINTS = 400  # layers drawn per trajectory (log-spaced when deeper)
 N_DEPTHS = 4  # depths drawn per configuration in the C_f(c) plot
 
 LOCK = threading.RLock()  # one engine computation at a time (a warm-up thread may run beside the server)
+
+
+def memo(maxsize: int = 256):
+    """Like functools.lru_cache, but also remembers the error a key raised (so a refused configuration is
+    not recomputed at every redraw) and offers ``peek(*args)``: the result if cached, else None."""
+
+    def wrap(fn):
+        store: OrderedDict = OrderedDict()
+
+        @wraps(fn)
+        def cached(*args):
+            hit = store.get(args)  # fast path without the lock: cached results never wait for a computation
+            if hit is None:
+                with LOCK:
+                    hit = store.get(args)
+                    if hit is None:
+                        try:
+                            hit = (True, fn(*args))
+                        except (ValueError, ArithmeticError) as exc:
+                            hit = (False, exc)
+                        store[args] = hit
+                        if len(store) > maxsize:
+                            store.popitem(last=False)
+            ok, value = hit
+            if not ok:
+                raise value
+            return value
+
+        def peek(*args):
+            ok, value = store.get(args, (False, None))
+            return value if ok else None
+
+        cached.peek = peek
+        cached.cached = lambda *args: args in store
+        cached.cache_clear = store.clear
+        return cached
+
+    return wrap
 
 METHODS = ("standard", "eoc", "dks", "tat", "looks_linear")
 SCHEMES = ("he", "lecun", "glorot", "custom")
@@ -98,7 +137,7 @@ def _tat_kwargs(spec: Spec, phi) -> dict:
     return {"eta": spec.eta} if "leaky" in phi.name else {"tau": spec.tau}
 
 
-@lru_cache(maxsize=256)
+@memo(256)
 def model(spec: Spec) -> Model:
     """Build φ, apply the method and build the network. Raises sigprop's errors unchanged."""
     phi = sp.activation(spec.activation)
@@ -148,7 +187,7 @@ C_ALL = np.concatenate([C_GRID, C0S, 1.0 - D_GRID])  # one trajectory call serve
 _I0 = int(np.flatnonzero(C_GRID == 0.0)[0])
 
 
-@lru_cache(maxsize=256)
+@memo(256)
 def curves(spec: Spec) -> Curves:
     """The C/Q map curves and readouts of one configuration.
 
@@ -198,14 +237,14 @@ class Phase:
     q_star: np.ndarray
 
 
-@lru_cache(maxsize=64)
+@memo(64)
 def phase(phi, sw2: tuple = tuple(SW2_GRID), sb2: tuple = tuple(SB2_GRID)) -> Phase:
     """χ₁, ξ_c and q* of φ on the (σ_w², σ_b²) grid (rows: σ_b², columns: σ_w²)."""
     d = sp.phase_diagram(phi, np.asarray(sw2), np.asarray(sb2))
     return Phase(np.asarray(sw2), np.asarray(sb2), _np(d.chi1), _np(d.xi_c), _np(d.q_star))
 
 
-@lru_cache(maxsize=256)
+@memo(256)
 def local_point(spec: Spec) -> dict:
     """q*, χ₁ and ξ_c of the per-layer map (φ̂, σ_w, σ_b) of a configuration (from the EOC result when it
     has them, else from a one-point phase diagram)."""
@@ -229,7 +268,7 @@ class NTK:
     cond: np.ndarray  # NTK condition number vs depth
 
 
-@lru_cache(maxsize=256)
+@memo(256)
 def ntk(spec: Spec) -> NTK:
     """Per-layer NTK Θ_l(c) of a configuration (layers 0, L/2, L) and its condition number vs depth."""
     m = model(spec)
@@ -237,18 +276,6 @@ def ntk(spec: Spec) -> NTK:
     per_layer = _np(res.per_layer)
     depth = per_layer.shape[0] - 1
     layers = tuple(sorted({0, depth // 2, depth}))
-    cond_depths, cond = _np([]), _np([])
-    if hasattr(res, "condition_numbers"):
-        cond = _np(res.condition_numbers)
-        cond_depths = np.arange(len(cond))
+    cond = _np(sp.ntk_condition_numbers(m.net))
     bound = float(sp.ntk_bound(spec.zeta)) if spec.method == "dks" else None
-    return NTK(layers, per_layer[list(layers)], _np(res.total) / (depth + 1), bound, cond_depths, cond)
-
-
-@lru_cache(maxsize=64)
-def c_map_rows(spec: Spec, depths: tuple[int, ...]) -> np.ndarray:
-    """C_f(c) on C_GRID of the depth-d sub-network for each d in ``depths`` (d <= the network's depth)."""
-    net = model(spec).net
-    per_unit = int(net.depth) // int(net.length)
-    traj = _np(net.c_trajectory(C_GRID))
-    return traj[[min(int(d) // per_unit, traj.shape[0] - 1) for d in depths]]
+    return NTK(layers, per_layer[list(layers)], _np(res.total) / (depth + 1), bound, np.arange(len(cond)), cond)

@@ -32,7 +32,8 @@
 #   C(c) = \frac{\sigma_w^2\,\mathbb E[\phi(u)\phi(v)] + \sigma_b^2}{Q(q)},$$
 #
 # with $u, v \sim \mathcal N(0, q)$ and $\operatorname{corr}(u, v) = c$. A depth-$L$ network composes them:
-# $q^L = Q^{\circ L}(q^0)$, and the whole network's C map is $C_f = C_L \circ \dots \circ C_1$.
+# $q^L = Q^{\circ L}(q^0)$, and the whole network's C map is $C_f = C_L \circ \dots \circ C_1$ (layer $l$'s C map
+# taken at its input variance $q^{l-1}$).
 # The C map tells us what the network does to the *geometry* of the data: if $C_f(c) \approx 1$ for every
 # $c$, all inputs come out looking alike, and the network cannot tell them apart.
 #
@@ -120,8 +121,9 @@ c_plot = hv.Overlay([hv.Curve((cs, cs), "c", "C(c)", label="identity").opts(**di
 # Now the real thing. We draw random networks of width $N = 1024$, push through them one input $x$ with
 # $\lVert x\rVert^2/N = q^0$ and four partners $y_j$ with cosines $c^0_j$ to $x$, and measure the length and
 # the cosines after each layer. The infinite-width theory should agree up to fluctuations of order
-# $1/\sqrt N \approx 0.03$ per network (and a bias of order $1/N$). We average over 32 networks and require
-# agreement within four standard errors of that average plus $2/N$.
+# $1/\sqrt N \approx 0.03$ per network and input (and a bias of order $1/N$). We average over 8 networks
+# and 16 inputs $x$ per network, and require agreement within four standard errors (estimated from the spread
+# between networks) plus $2/N$.
 
 # %%
 sw, sb, q0, depth = 2.0, 0.3, 1.0, 8
@@ -131,30 +133,31 @@ q_theory = net.q_trajectory(q0)
 c_theory = net.c_trajectory(c0s, q=q0)
 
 
-@jax.jit
-def simulate(key, width=1024):
-    """q^l of x and cos(h_x, h_y_j) after each layer of one random tanh network."""
+def simulate(key, width=1024, pairs=16):
+    """q^l of x and cos(h_x, h_y_j) after each layer of one random tanh network (mean over ``pairs`` inputs x)."""
     k_in, k_net = jax.random.split(key)
-    e = jnp.linalg.qr(jax.random.normal(k_in, (width, 2)))[0]  # two orthonormal directions
-    x = e[:, 0]
-    ys = jnp.outer(e[:, 0], c0s) + jnp.outer(e[:, 1], np.sqrt(1 - c0s**2))
-    h = jnp.sqrt(q0 * width) * jnp.column_stack([x, ys])  # columns: x, y_1, ..., y_4
+    e = jnp.linalg.qr(jax.random.normal(k_in, (width, 2 * pairs)))[0]  # orthonormal directions
+    x, x_perp = e[:, :pairs, None], e[:, pairs:, None]
+    ys = c0s * x + np.sqrt(1 - c0s**2) * x_perp  # (width, pairs, 4): y_j has cosine c0_j to x
+    h = jnp.sqrt(q0 * width) * jnp.concatenate([x, ys], axis=2).reshape(width, -1)
     qs, cos = [], []
     for k in jax.random.split(k_net, depth):
         kw, kb = jax.random.split(k)
         w = sw / jnp.sqrt(width) * jax.random.normal(kw, (width, width))
         h = w @ jnp.tanh(h) + sb * jax.random.normal(kb, (width, 1))
-        norms = jnp.linalg.norm(h, axis=0)
-        qs.append(norms[0] ** 2 / width)
-        cos.append(h[:, 0] @ h[:, 1:] / (norms[0] * norms[1:]))
+        g = h.reshape(width, pairs, 5)
+        norms = jnp.linalg.norm(g, axis=0)
+        qs.append(jnp.mean(norms[:, 0] ** 2) / width)
+        cos.append(jnp.mean(jnp.einsum("np,npj->pj", g[:, :, 0], g[:, :, 1:]) / (norms[:, :1] * norms[:, 1:]),
+                            axis=0))
     return jnp.stack(qs), jnp.stack(cos)
 
 
-n_nets, width = 32, 1024
+n_nets, width = 8, 1024
 runs = [simulate(k) for k in jax.random.split(jax.random.PRNGKey(0), n_nets)]
 q_runs, c_runs = (np.array([r[i] for r in runs]) for i in (0, 1))
 q_sim, c_sim = q_runs.mean(axis=0), c_runs.mean(axis=0)
-q_se, c_se = q_runs.std(axis=0) / np.sqrt(n_nets), c_runs.std(axis=0) / np.sqrt(n_nets)
+q_se, c_se = q_runs.std(axis=0, ddof=1) / np.sqrt(n_nets), c_runs.std(axis=0, ddof=1) / np.sqrt(n_nets)
 print("layer  q theory  q simulated   c theory (c0 = 0, 0.5, 0.9, 0.99)  /  simulated")
 for i in range(depth):
     print(f"{i + 1:5d}  {q_theory[i + 1]:8.4f}  {q_sim[i]:8.4f}     "

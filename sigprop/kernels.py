@@ -63,6 +63,8 @@ class DualKernel:
     """Base class; subclasses implement the closed forms or the quadrature."""
 
     has_closed_form = True
+    #: ``gap(q, d)/d`` is smooth on [0, 2] (smooth φ), so a fixed layer map can be tabulated (see :func:`tabulate`)
+    tabulable = False
 
     def gap(self, q, d):  # pragma: no cover - every subclass overrides
         raise NotImplementedError
@@ -122,6 +124,8 @@ class ABReluKernel(DualKernel):
 class _SmoothClosedForm(DualKernel):
     """Closed forms of smooth φ: ``gap`` integrates ``∂cross/∂c = q·dot_cross`` over [1 − d, 1] by
     32-point Gauss–Legendre when d < 0.1 (no cancellation), else takes the direct difference."""
+
+    tabulable = True
 
     def gap(self, q, d):
         d = jnp.asarray(d, dtype=float)
@@ -222,6 +226,10 @@ class AffineKernel(DualKernel):
     gamma: float
     delta: float
 
+    @property
+    def tabulable(self):
+        return self.base.tabulable
+
     def _q(self, q):
         return self.alpha**2 * q
 
@@ -251,7 +259,7 @@ class AffineKernel(DualKernel):
 # --------------------------------------------------------------------------------------------------
 
 #: Orders tried for the Mehler series; the smallest whose tail is below 1e-16 of E[φ²] is used.
-MEHLER_ORDERS = (16, 32, 64, 128, 256, 512, 1024)
+MEHLER_ORDERS = (16, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 512, 768, 1024)
 _UNKNOWN_KINK_PIECES = 64
 
 
@@ -259,7 +267,7 @@ class MehlerKernel(DualKernel):
     """``E[φ(u)φ(v)] = Σ_{k<K} b_k c^k + tail(c)`` with ``b_k = a_k²``, ``a_k = E[φ(√q z) He_k(z)/√k!]``.
 
     ``gap`` uses ``1 − c^k = s_k`` with ``s_{k+1} = d + c·s_k`` (all terms positive for c ≥ 0: no cancellation).
-    Smooth φ: probabilists' Gauss–Hermite (``n = 2K + 64``), and K is chosen so that the tail is < 1e-17·E[φ²]
+    Smooth φ: probabilists' Gauss–Hermite (``n = K + 64``), and K is chosen so that the tail is < 1e-17·E[φ²]
     (dropped). Kinked φ: Gauss–Legendre split at the kinks; the coefficients decay algebraically, so the tail
     ``Σ_{k≥K} b_k c^k`` is modelled as ``p c^m + r c^{m+1}`` with p, r ≥ 0 chosen so that C(1) and C'(1) are exact
     (the tail's mass ``E[φ²] − Σ b_k`` and slope ``q E[φ'²] − Σ k b_k`` come from 1-D quadrature).
@@ -271,6 +279,7 @@ class MehlerKernel(DualKernel):
         self.smooth = smooth
         self.kinks = None if kinks is None else tuple(float(k) for k in kinks)
         self.order = int(order)
+        self.tabulable = smooth
         self.d1 = jax.vmap(jax.grad(lambda x: fn(x)))
         self.d2 = jax.vmap(jax.grad(jax.grad(lambda x: fn(x))))
 
@@ -279,7 +288,7 @@ class MehlerKernel(DualKernel):
     def _static_rule(self):
         """(key, z, w) for rules that do not move with q, or None."""
         if self.smooth:
-            n = 2 * self.order + 64
+            n = self.order + 64  # exact for He_k·φ up to degree 2n − 1 ≥ 2K + 127
             z, w = gauss_hermite(n)
             return ("hermite", n), z, w
         if self.kinks is None:
@@ -367,6 +376,35 @@ class MehlerKernel(DualKernel):
         return series_slope(*self.series(q), c) / q
 
 
+# --------------------------------------------------------------------------------------------------
+# Tabulated fixed layer maps (deep networks whose q has converged)
+# --------------------------------------------------------------------------------------------------
+
+#: Cells of the table of ``G(d) = gap(q, d)/d`` on [0, 2]; 4-point Lagrange interpolation has error
+#: ≈ (h⁴/24)·|G| with h = 2/8192 ≈ 2.4e-4, i.e. ~1e-16·|G| relative.
+TABLE_CELLS = 8192
+
+
+def tabulate(kern: DualKernel, params, q):
+    """``G(d_i) = gap(q, d_i)/d_i`` on ``d_i = 2i/M`` (``G(0) = q E[φ'²]``, the limit)."""
+    grid = jnp.arange(1, TABLE_CELLS + 1) * (2.0 / TABLE_CELLS)
+    g = kern.gap_with(params, q, grid) / grid
+    return jnp.concatenate([jnp.reshape(q * kern.dot_second_moment(q), (1,)), g])
+
+
+def interpolate(table, d):
+    """Cubic (4-point Lagrange) interpolation of a :func:`tabulate` table at ``d ∈ [0, 2]``."""
+    cells = table.shape[0] - 1
+    x = d * (cells / 2.0)
+    i = jnp.clip(jnp.floor(x).astype(jnp.int32), 1, cells - 2)
+    t = x - i
+    w0 = -t * (t - 1) * (t - 2) / 6
+    w1 = (t + 1) * (t - 1) * (t - 2) / 2
+    w2 = -(t + 1) * t * (t - 2) / 2
+    w3 = (t + 1) * t * (t - 1) / 6
+    return w0 * table[i - 1] + w1 * table[i] + w2 * table[i + 1] + w3 * table[i + 2]
+
+
 def _one_minus_power(c, d, m):
     """``1 − c^m`` for integer-valued m ≥ 1 (float), via expm1/log1p for c > 0 (no cancellation near c = 1)."""
     pos = -jnp.expm1(m * jnp.log1p(-jnp.minimum(d, 1.0)))
@@ -390,16 +428,28 @@ def _tail_terms(tail):
     return terms
 
 
+_UNROLL_MAX = 256  # beyond this order the loops are scanned (unrolling 1024 terms compiles too slowly)
+
+
 def series_gap(b, tail, d):
-    """``Σ_k b_k (1 − c^k) + tail`` with ``c = 1 − d``, by ``s_{k+1} = d + c s_k`` (no cancellation)."""
+    """``Σ_k b_k (1 − c^k) + tail`` with ``c = 1 − d``, by ``s_{k+1} = d + c s_k`` (no cancellation).
+
+    For K ≤ 256 the loop over k is unrolled (K is static), which XLA fuses into one pass over d.
+    """
     d = jnp.asarray(d, dtype=float)
     c = 1.0 - d
+    if b.shape[0] <= _UNROLL_MAX:
+        s, acc = jnp.zeros_like(d), jnp.zeros_like(d)
+        for k in range(1, b.shape[0]):
+            s = d + c * s
+            acc = acc + b[k] * s
+    else:
+        def step(carry, bk):
+            s, acc = carry
+            s = d + c * s
+            return (s, acc + bk * s), None
 
-    def step(carry, bk):
-        s, acc = carry
-        return (d + c * s, acc + bk * s), None
-
-    (_, acc), _ = jax.lax.scan(step, (jnp.zeros_like(d), jnp.zeros_like(d)), b, unroll=True)
+        (_, acc), _ = jax.lax.scan(step, (jnp.zeros_like(d), jnp.zeros_like(d)), b[1:], unroll=16)
     return acc + sum(w * _one_minus_power(c, d, m) for w, m in _tail_terms(tail))
 
 
@@ -407,5 +457,10 @@ def series_slope(b, tail, c):
     """``d/dc`` of the series: ``Σ_k k b_k c^{k−1}`` (Horner) plus the tail's."""
     c = jnp.asarray(c, dtype=float)
     kb = b * jnp.arange(b.shape[0])
-    acc, _ = jax.lax.scan(lambda acc, x: (acc * c + x, None), jnp.zeros_like(c), kb[:0:-1], unroll=True)
+    if b.shape[0] <= _UNROLL_MAX:
+        acc = jnp.zeros_like(c)
+        for k in range(b.shape[0] - 1, 0, -1):
+            acc = acc * c + kb[k]
+    else:
+        acc, _ = jax.lax.scan(lambda acc, x: (acc * c + x, None), jnp.zeros_like(c), kb[:0:-1], unroll=16)
     return acc + sum(w * m * _power(c, m - 1) for w, m in _tail_terms(tail))

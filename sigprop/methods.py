@@ -41,7 +41,8 @@ __all__ = [
     "looks_linear_weights", "crelu", "clear_cache",
 ]
 
-_N_SMOOTH = 64  # Gauss–Hermite nodes for smooth φ (32 already reproduce dks to 5e-9, theory.md §1.5)
+_N_SMOOTH = 160  # Gauss–Hermite nodes for smooth φ: E[tanh(√q z)²] to ~1e-11 for q ≤ 2.5 (64 nodes: 3e-9 at q=1)
+_N_PHASE = 128  # phase diagrams (display): ~1e-8 at q = 2.5, degrading for larger q*
 _N_PIECE = 64  # Gauss–Legendre nodes per piece for kinked φ
 _ROOT_TOL = 1e-12  # max |residual| for an accepted root
 _NEWTON_ITERS = 60
@@ -180,6 +181,7 @@ def _derivatives(fn, x, order):
     return out
 
 
+@lru_cache(maxsize=256)
 def _is_odd(phi: Activation) -> bool:
     with jax.enable_x64(True):
         x = jnp.asarray(np.r_[np.linspace(0.05, 6.0, 40), 0.731, 2.377])
@@ -187,6 +189,7 @@ def _is_odd(phi: Activation) -> bool:
     return bool(np.all(np.isfinite(a)) and np.allclose(a, -b, rtol=1e-12, atol=1e-14))
 
 
+@lru_cache(maxsize=256)
 def _is_homogeneous(phi: Activation) -> bool:
     """φ(t x) = t φ(x) for t > 0 (ReLU family): then Q(q) is linear in q and χ₁ does not depend on q."""
     with jax.enable_x64(True):
@@ -284,7 +287,7 @@ def _qmap_parts(fn, kinks, n=None):
 _Q_FLOOR = 1e-24
 _Q_CEIL = 1e12
 _Q_TABLE = np.geomspace(_Q_FLOOR, _Q_CEIL, 373)  # ratio 1.25 between neighbours
-_HERMITE_ORDER = 64
+_HERMITE_ORDER = 32
 
 
 @lru_cache(maxsize=64)
@@ -296,11 +299,12 @@ def _fixed_point_fn(phi: Activation, n: int):
     on a table of q (ratio 1.25, E[φ(√q z)²] tabulated once for all σ's) and refined by safeguarded Newton.
     No root down to 1e-24 gives q* = 0; none up to 1e12 gives q* = inf (the Q map diverges from q0).
     c* (needed only when χ₁ > 1) is the root of the convex G(c) = C(c) − c reached by Newton from c = 0, with
-    C(c) = (σ_w² Σ_k a_k² c^k + σ_b²)/q* (Mehler series; a_k Hermite coefficients of φ(√q* z)).
+    C(c) = (σ_w² Σ_k a_k² c^k + σ_b²)/q* (Mehler series; a_k Hermite coefficients of φ(√q* z), k < 32, and
+    the remaining mass E[φ²] − Σ a_k² on degree 32, so C(1) = 1).
     """
     fn, kinks = phi.fn, _kinks(phi)
     second, dot_second = _qmap_parts(fn, kinks, n)
-    n_h = 2 * _HERMITE_ORDER + 64
+    n_h = 3 * _HERMITE_ORDER
 
     def solve(sw2, sb2, q0, m_tab):
         q_tab = jnp.asarray(_Q_TABLE)
@@ -326,33 +330,34 @@ def _fixed_point_fn(phi: Activation, n: int):
         diverged = up & (j_up >= q_tab.size)
         vanished = ~up & (j_dn < 0)
 
-        def refine(_, ab):
-            a, b = ab
-            fa = F(a)
-            m = 0.5 * (a + b)
-            newton = m - F(m) / jax.grad(F)(m)
-            x = jnp.where((newton > a) & (newton < b), newton, m)
-            same = (F(x) > 0) == (fa > 0)
-            return jnp.where(same, x, a), jnp.where(same, b, x)
+        def refine(_, abx):  # safeguarded Newton; F(a) > 0 > F(b) by construction
+            a, b, x = abx
+            fx, dfx = jax.jvp(F, (x,), (jnp.ones_like(x),))
+            a, b = jnp.where(fx > 0, x, a), jnp.where(fx > 0, b, x)
+            newton = x - fx / dfx
+            step = jnp.where((newton > a) & (newton < b), newton, 0.5 * (a + b))
+            return a, b, jnp.where(fx == 0, x, step)
 
-        a, b = jax.lax.fori_loop(0, 14, refine, (a, b))
-        q = jnp.where(f0 == 0, q0, 0.5 * (a + b))
+        a, b, x = jax.lax.fori_loop(0, 16, refine, (a, b, 0.5 * (a + b)))
+        q = jnp.where(f0 == 0, q0, x)
         q = jnp.where(vanished, 0.0, jnp.where(diverged, jnp.inf, q))
         qe = jnp.clip(q, 1e-12, _Q_CEIL)  # q* = 0: the slopes' limit q → 0
         chi1 = sw2 * dot_second(qe)
         dq = sw2 * jax.grad(second)(qe)
         # c* from the Mehler series (meaningful when χ₁ > 1; c* = 1 otherwise)
         z, w = _rule(kinks, jnp.sqrt(qe), 0.0, n_h if kinks == () else None)
-        a_k = hermite_functions(z, _HERMITE_ORDER) @ (w * fn(jnp.sqrt(qe) * z))
-        b_k = sw2 * a_k**2 / qe
-        ks = jnp.arange(_HERMITE_ORDER, dtype=float)
+        fz = fn(jnp.sqrt(qe) * z)
+        a_k = hermite_functions(z, _HERMITE_ORDER) @ (w * fz)
+        tail = jnp.maximum(w @ fz**2 - jnp.sum(a_k**2), 0.0)  # mass beyond the last order, put on degree K
+        b_k = sw2 * jnp.concatenate([a_k**2, tail[None]]) / qe
+        ks = jnp.arange(_HERMITE_ORDER + 1, dtype=float)
         poly, dpoly = b_k[::-1], (ks * b_k)[1:][::-1]
 
         def cnewton(_, c):
             g = sb2 / qe + jnp.polyval(poly, c) - c
             return jnp.clip(c - g / (jnp.polyval(dpoly, c) - 1.0), -1.0, 1.0)
 
-        c = jax.lax.fori_loop(0, 40, cnewton, 0.0)
+        c = jax.lax.fori_loop(0, 30, cnewton, 0.0)
         chaotic = chi1 > 1.0
         c_star = jnp.where(chaotic, c, 1.0)
         chi_c = jnp.where(chaotic, jnp.polyval(dpoly, c), chi1)
@@ -405,7 +410,10 @@ class PhaseDiagram:
 
 def phase_diagram(phi, sigma_w2, sigma_b2, q0: float = 1.0) -> PhaseDiagram:
     """χ₁, q*, c*, ξ_c (and ξ_q) on the (σ_w², σ_b²) grid, vectorised with ``jax.vmap`` (Poole et al. 2016,
-    Schoenholz et al. 2017). q* is reached by iterating the Q map from the input variance ``q0``."""
+    Schoenholz et al. 2017). q* is reached by iterating the Q map from the input variance ``q0``.
+
+    Display accuracy: smooth φ use a 128-node Gauss–Hermite rule (error ~1e-12 at q* ≲ 1, ≲ 1e-7 at
+    q* ≈ 2.5, growing for large q* where φ(√q z) is step-like); ``eoc`` uses 160 nodes."""
     phi = _as_activation(phi)
     w2 = np.atleast_1d(np.asarray(sigma_w2, dtype=float))
     b2 = np.atleast_1d(np.asarray(sigma_b2, dtype=float))
@@ -415,7 +423,7 @@ def phase_diagram(phi, sigma_w2, sigma_b2, q0: float = 1.0) -> PhaseDiagram:
         raise ConfigurationError("grids need finite σ_w² > 0 and σ_b² ≥ 0")
     q0 = _finite("q0", q0, positive=True)
     W, B = np.meshgrid(w2, b2)
-    q, chi1, dq, cs, chic = _fixed_points(phi, W.ravel(), B.ravel(), q0)
+    q, chi1, dq, cs, chic = _fixed_points(phi, W.ravel(), B.ravel(), q0, n=_N_PHASE)
     shape = W.shape
     return PhaseDiagram(activation=phi, sigma_w2=w2, sigma_b2=b2, q0=q0, q_star=q.reshape(shape),
                         chi1=chi1.reshape(shape), c_star=cs.reshape(shape), chi_c=chic.reshape(shape),
@@ -501,8 +509,16 @@ def _no_eoc_reason(phi, sb, q0, grid, q, chi1):
     lost = np.flatnonzero(fin[:-1] & ~fin[1:])
     if lost.size:
         j = lost[0]
-        return head + (f"the stable fixed point q* disappears (Q(q) > q for all q) at σ_w² ≈ {grid[j + 1]:.4g} "
-                       f"while χ₁ ≈ {chi1[j]:.3g} < 1 is still ordered. A larger σ_b or a different q0 may help.")
+        w2 = grid[j + 1]
+        with jax.enable_x64(True):
+            second, _ = _qmap_parts(phi.fn, _kinks(phi))
+            m_tab = np.asarray(jax.jit(jax.vmap(second))(jnp.asarray(_Q_TABLE)))
+        if np.any(w2 * m_tab + sb * sb - _Q_TABLE <= 0):
+            return head + (f"at σ_w² ≈ {w2:.4g} (χ₁ ≈ {chi1[j]:.3g} < 1 just before) q0 lies above the unstable "
+                           "fixed point of the Q map, so q diverges from q0 although a stable q* still exists "
+                           "below it. A smaller q0 follows the stable q* further.")
+        return head + (f"the Q map loses its fixed points (Q(q) > q for all q) at σ_w² ≈ {w2:.4g} while "
+                       f"χ₁ ≈ {chi1[j]:.3g} < 1 is still ordered. A larger σ_b may help.")
     return head + f"χ₁ stays below 1 (max {np.nanmax(chi1):.3g}) for σ_w² ≤ {grid[-1]:.3g}."
 
 
@@ -521,7 +537,9 @@ class _Arch:
     plain: bool  # plain MLP of the given depth (closed forms apply)
 
     def describe(self):
-        return f"plain MLP of depth {self.depth}" if self.plain else f"network {self.key!r}"
+        if self.plain:
+            return f"plain MLP of depth {self.depth}"
+        return "the given network" + (f" (depth {self.depth})" if self.depth else "")
 
 
 def _architecture(depth, network) -> _Arch:
@@ -547,15 +565,34 @@ def _architecture(depth, network) -> _Arch:
 
         return _Arch(subnet_max, L, ("mlp", L), True)
     if hasattr(network, "subnetwork_max"):
-        plain = bool(getattr(network, "is_plain_mlp", False))
-        try:
-            key = ("net", hash(network), network)
-        except TypeError:
-            key = None
-        return _Arch(network.subnetwork_max, getattr(network, "depth", None), key, plain)
+        sig = _signature(getattr(network, "body", None))
+        if sig is not None and all(u == "D" for u, _ in sig):  # only Dense layers: a plain MLP
+            return _architecture(network.depth, None)
+        key = None if sig is None else ("net", sig)
+        return _Arch(network.subnetwork_max, getattr(network, "depth", None), key, False)
     if callable(network):  # a dks-style subnet_max_func(x, r_fn)
         return _Arch(network, None, ("fn", network), False)
     raise ConfigurationError("network must be a sigprop Network or a dks-style subnet_max_func(x, r_fn)")
+
+
+def _signature(serial):
+    """The architecture of a Network body without its activations/scales (a cache key), or None."""
+    from .network import Dense, Residual
+
+    if serial is None:
+        return None
+    out = []
+    for unit, times in serial.runs:
+        if isinstance(unit, Dense):
+            out.append(("D", times))
+        elif isinstance(unit, Residual):
+            inner = _signature(unit.branch)
+            if inner is None:
+                return None
+            out.append((("R", float(unit.shortcut_weight), inner), times))
+        else:
+            return None
+    return tuple(out)
 
 
 def _invert_increasing(f, target, x_lo, x0, what: str, x_max=None):
@@ -666,89 +703,161 @@ def _leaky_dks_stats(_fn, _kinks, p):
 _STATS = {"dks": _dks_stats, "tat": _tat_stats, "dks_leaky": _leaky_dks_stats}
 
 
+def _newton_steps(res, p, iters):
+    """``iters`` damped Newton steps on ``res(p) = 0``: steps clipped to norm 2, the best of 5 lengths
+    (1 … 1/16) taken, a step that produces NaN is refused."""
+
+    def step(p, _):
+        r = res(p)
+        dp = jnp.linalg.solve(jax.jacfwd(res)(p), r)
+        dp = dp * jnp.minimum(1.0, 2.0 / (jnp.linalg.norm(dp) + 1e-300))
+        cands = jnp.stack([p - dp * t for t in (1.0, 0.5, 0.25, 0.125, 0.0625)])
+        norms = jax.vmap(lambda c: jnp.linalg.norm(res(c)))(cands)
+        norms = jnp.where(jnp.isfinite(norms), norms, jnp.inf)
+        best = jnp.argmin(norms)
+        ok = jnp.all(jnp.isfinite(dp)) & jnp.isfinite(norms[best])
+        return jnp.where(ok, cands[best], p), None
+
+    return jax.lax.scan(step, p, None, length=iters)[0]
+
+
+# The last target is the one that moves with depth; it is continued in u = log(ξ − 1) (DKS) or
+# u = log C''(1) (TAT) from the anchor value below, where φ̂ is nearly linear.
+_ANCHOR_U = math.log(1e-4)
+_PATH_STEPS = 24
+_PATH_NEWTON = 8
+
+
+def _last_target(kind, u):
+    return 1.0 + jnp.exp(u) if kind in ("dks", "dks_leaky") else jnp.exp(u)
+
+
+def _path_variable(kind, t):
+    return math.log(t - 1.0) if kind in ("dks", "dks_leaky") else math.log(t)
+
+
 @lru_cache(maxsize=128)
-def _newton_solver(phi: Activation, kind: str):
-    """jit(vmap) damped Newton from a batch of starts: (starts (S, P), targets (P,)) -> (params, residuals,
-    constants). Steps are clipped to norm 2 and the best of 5 step lengths (1 … 1/16) is taken."""
+def _solvers(phi: Activation, kind: str):
+    """(multi-start, continuation), both jitted.
+
+    multi-start: (starts (S, P), targets (P,)) -> (params, residuals, constants), 60 Newton steps per start.
+    continuation: (p at the anchor, fixed targets, u_target) -> (params, residual, constants): the last
+    target follows u from the anchor to u_target in 24 equal steps, 8 Newton steps each, then 30 more.
+    """
     stats = _STATS[kind]
     fn, kinks = phi.fn, _kinks(phi)
 
     def residual(p, targets):
         return stats(fn, kinks, p)[0] - targets
 
-    def one(p0, targets):
-        def res(p):
-            return residual(p, targets)
+    def multi(p0, targets):
+        p = _newton_steps(lambda p: residual(p, targets), p0, _NEWTON_ITERS)
+        return p, residual(p, targets), stats(fn, kinks, p)[1]
 
-        def step(p, _):
-            r = res(p)
-            J = jax.jacfwd(res)(p)
-            dp = jnp.linalg.solve(J, r)
-            dp = dp * jnp.minimum(1.0, 2.0 / (jnp.linalg.norm(dp) + 1e-300))
-            cands = jnp.stack([p - dp * t for t in (1.0, 0.5, 0.25, 0.125, 0.0625)])
-            norms = jax.vmap(lambda c: jnp.linalg.norm(res(c)))(cands)
-            norms = jnp.where(jnp.isfinite(norms), norms, jnp.inf)
-            best = jnp.argmin(norms)
-            ok = jnp.all(jnp.isfinite(dp)) & jnp.isfinite(norms[best])
-            return jnp.where(ok, cands[best], p), None
+    def path(p0, fixed, u_target):
+        us = _ANCHOR_U + (u_target - _ANCHOR_U) * jnp.arange(1, _PATH_STEPS + 1) / _PATH_STEPS
 
-        p, _ = jax.lax.scan(step, p0, None, length=_NEWTON_ITERS)
-        r = res(p)
-        return p, r, stats(fn, kinks, p)[1]
+        def along(p, u):
+            targets = jnp.concatenate([fixed, _last_target(kind, u)[None]])
+            return _newton_steps(lambda q: residual(q, targets), p, _PATH_NEWTON), None
 
-    return jax.jit(jax.vmap(one, in_axes=(0, None)))
+        p = jax.lax.scan(along, p0, us)[0]
+        targets = jnp.concatenate([fixed, _last_target(kind, u_target)[None]])
+        p = _newton_steps(lambda q: residual(q, targets), p, 30)
+        return p, residual(p, targets), stats(fn, kinks, p)[1]
+
+    return jax.jit(jax.vmap(multi, in_axes=(0, None))), jax.jit(path)
 
 
 def _starts(kind):
     if kind == "dks":
-        grid = [(math.log(a), b) for a in (0.1, 0.3, 1.0, 3.0) for b in (0.0, 0.5, 1.0, -0.5, -1.0, 2.0)]
+        grid = [(math.log(a), b) for a in (0.01, 0.1, 0.3, 1.0, 3.0) for b in (0.0, 0.5, 1.0, -0.5, -1.0, 2.0)]
     elif kind == "dks_leaky":
         grid = [(s, b) for s in (0.0, 0.3, 0.6, 0.9) for b in (0.0, 0.5, -0.5, 1.0, -1.0)]
     else:
-        grid = [(math.log(a), b, d) for a in (0.1, 0.3, 1.0) for b in (0.0, 0.5, -0.5, 1.0, -1.0)
+        grid = [(math.log(a), b, d) for a in (0.01, 0.1, 0.3, 1.0) for b in (0.0, 0.5, -0.5, 1.0, -1.0)
                 for d in (0.0, 0.5, -0.5, 1.0, -1.0)]
     return np.asarray(grid, dtype=float)
 
 
-def _solve_local(phi: Activation, kind: str, targets: tuple[float, ...]):
-    """Canonical root (smallest α, α > 0, β ≥ 0 for odd φ) of the local conditions; cached, warm-started."""
-    key = (phi, kind, targets)
-    hit = _LOCAL.get(key)
-    if hit is not None:
-        return hit
-    starts = _starts(kind)
-    # warm start: the cached solution of the nearest target with the same activation/method/fixed targets
-    near, dist = None, math.inf
-    for (k_phi, k_kind, k_t), v in _LOCAL.data.items():
-        if k_phi == phi and k_kind == kind and k_t[:-1] == targets[:-1]:
-            d = abs(k_t[-1] - targets[-1])
-            if d < dist:
-                near, dist = v, d
-    # the first row is the warm start (or a copy of the first fixed start): a constant batch shape, one compile
-    starts = np.vstack([near["p"][None, :] if near is not None else starts[:1], starts])
-    t0 = time.perf_counter()
-    with jax.enable_x64(True):
-        P, R, C = (np.asarray(a) for a in _newton_solver(phi, kind)(jnp.asarray(starts), jnp.asarray(targets)))
-    if time.perf_counter() - t0 > _TIME_CAP_S:  # pragma: no cover - a safety net, the loop is bounded
-        raise SigpropError(f"{kind} solve exceeded {_TIME_CAP_S:g} s")
-    ok = np.all(np.isfinite(R), axis=1) & (np.max(np.abs(R), axis=1) < _ROOT_TOL) & np.all(np.isfinite(C), axis=1)
+def _accept(kind, R, C):
+    ok = np.all(np.isfinite(R), axis=-1) & (np.max(np.abs(R), axis=-1) < _ROOT_TOL)
+    ok &= np.all(np.isfinite(C), axis=-1)
     if kind == "tat":
-        ok &= C[:, 0] * C[:, 2] < 2.0  # reject α·γ ≥ 2 (unstable Q maps; dks does the same)
+        ok &= C[..., 0] * C[..., 2] < 2.0  # reject α·γ ≥ 2 (unstable Q maps; dks does the same)
     if kind == "dks_leaky":
-        ok &= (C[:, 0] > -1.0) & (C[:, 0] < 1.0)
-    if not ok.any():
-        return None
-    P, C = P[ok], C[ok]
-    odd = kind != "dks_leaky" and _is_odd(phi)
-    if odd:
-        flip = C[:, 1] < 0
+        ok &= (C[..., 0] > -1.0) & (C[..., 0] < 1.0)
+    return ok
+
+
+def _canonical(phi, kind, P, C):
+    """α > 0 holds by construction (α = e^p₀ or 1); for odd φ flip (β, δ) → (−β, −δ) so that β ≥ 0."""
+    P, C = np.array(P, dtype=float), np.array(C, dtype=float)
+    if kind != "dks_leaky" and _is_odd(phi):
+        flip = C[..., 1] < 0
         C[flip, 1] *= -1
         C[flip, 3] *= -1
         P[flip, 1] *= -1
         if kind == "tat":
             P[flip, 2] *= -1
-    order = np.lexsort((np.round(C[:, 1], 9), np.round(np.abs(C[:, 0]), 9)))  # smallest α, then β
-    sol = {"p": P[order[0]], "c": C[order[0]]}
+    return P, C
+
+
+def _multistart(phi, kind, targets):
+    """All accepted roots from the fixed starts; returns (P, C, n_rejected_by_rules)."""
+    t0 = time.perf_counter()
+    with jax.enable_x64(True):
+        multi, _ = _solvers(phi, kind)
+        P, R, C = (np.asarray(a) for a in multi(jnp.asarray(_starts(kind)), jnp.asarray(targets)))
+    if time.perf_counter() - t0 > _TIME_CAP_S:  # pragma: no cover - a safety net, the loops are bounded
+        raise SigpropError(f"{kind} solve exceeded {_TIME_CAP_S:g} s")
+    ok = _accept(kind, R, C)
+    converged = np.all(np.isfinite(R), axis=-1) & (np.max(np.abs(R), axis=-1) < _ROOT_TOL)
+    P, C = _canonical(phi, kind, P[ok], C[ok])
+    return P, C, int(converged.sum() - ok.sum())
+
+
+def _smallest_alpha(P, C):
+    order = np.lexsort((np.round(C[:, 1], 9), np.round(np.abs(C[:, 0]), 9)))
+    return {"p": P[order[0]], "c": C[order[0]]}
+
+
+def _solve_local(phi: Activation, kind: str, targets: tuple[float, ...]):
+    """The canonical root of the local conditions, or (None, reason).
+
+    The root is defined by continuation: at the anchor (ξ − 1 = 1e-4, resp. C''(1) = 1e-4, a nearly linear
+    φ̂) the root with the smallest α among those found from fixed starts; from there the moving target is
+    followed in 24 warm-started steps to the requested value. So the constants are continuous functions of
+    the target (a depth slider gives continuous curves) and do not depend on the order of calls. If the
+    path fails (a fold), the smallest-α root of a multi-start at the target is used instead. Cached (LRU).
+    """
+    key = (phi, kind, targets)
+    hit = _LOCAL.get(key)
+    if hit is not None:
+        return hit
+    fixed = targets[:-1]
+    akey = (phi, kind, fixed, "anchor")
+    anchor = _LOCAL.get(akey)
+    if anchor is None:
+        a_targets = (*fixed, float(_last_target(kind, _ANCHOR_U)))
+        P, C, _ = _multistart(phi, kind, a_targets)
+        anchor = _smallest_alpha(P, C) if len(P) else {"p": None}
+        _LOCAL.put(akey, anchor)
+    sol = None
+    if anchor["p"] is not None:
+        with jax.enable_x64(True):
+            _, path = _solvers(phi, kind)
+            p, r, c = (np.asarray(a) for a in path(jnp.asarray(anchor["p"]), jnp.asarray(fixed, dtype=float),
+                                                    jnp.asarray(_path_variable(kind, targets[-1]))))
+        if _accept(kind, r[None], c[None])[0]:
+            P, C = _canonical(phi, kind, p[None], c[None])
+            sol = {"p": P[0], "c": C[0]}
+    if sol is None:
+        P, C, rejected = _multistart(phi, kind, targets)
+        if not len(P):
+            return None, (f"{rejected} root(s) were found but rejected (α·γ ≥ 2)" if rejected else
+                          "no root was found from any start")
+        sol = _smallest_alpha(P, C)
     _LOCAL.put(key, sol)
     return sol
 
@@ -793,10 +902,11 @@ def dks(phi, depth=None, network=None, zeta: float = 1.5, q_slope: float = 1.0) 
         res = _dks_leaky(phi, xi, q_slope, targets, arch)
     else:
         sol = _solve_local(phi, "dks", (q_slope, xi))
-        if sol is None:
+        if isinstance(sol, tuple):
             raise UnachievableError(
                 f"DKS for {phi.display_name}: no (α, β) found with Q'(1) = {q_slope:g} and C'(1) = {xi:.10g} "
-                f"(ζ = {zeta:g}, {arch.describe()}). Try q_slope closer to 1 or a smaller ζ.")
+                f"(ζ = {zeta:g}, {arch.describe()}); {sol[1]}. Try a smaller ζ, more depth, or q_slope "
+                "closer to 1.")
         a, b, g, d = (float(v) for v in sol["c"])
         res = _shaping_result("DKS", phi, phi, a, b, g, d, targets, arch)
     if arch.key is not None:
@@ -829,7 +939,7 @@ def _dks_relu(phi, xi, targets, arch):
 def _dks_leaky(phi, xi, q_slope, targets, arch):
     key_phi = activation("leaky_relu")
     sol = _solve_local(key_phi, "dks_leaky", (q_slope, xi))
-    if sol is None:
+    if isinstance(sol, tuple):
         limit = 1.0 / (1.0 - 2.0 / math.pi)
         raise UnachievableError(
             f"DKS for leaky ReLU: no negative slope in (−1, 1) gives C'(1) = {xi:.6g} with Q'(1) = {q_slope:g}"
@@ -841,7 +951,7 @@ def _dks_leaky(phi, xi, q_slope, targets, arch):
 
 def _shaping_result(method, phi, base, a, b, g, d, targets, arch, notes=""):
     act = base.transformed(a, b, g, d)
-    achieved = _achieved(act)
+    achieved = _achieved(base, a, b, g, d)
     consts = {"alpha": a, "beta": b, "gamma": g, "delta": d}
     if "negative_slope" in targets:
         consts["negative_slope"] = targets["negative_slope"]
@@ -854,17 +964,36 @@ def _shaping_result(method, phi, base, a, b, g, d, targets, arch, notes=""):
                          targets=_frozen(clean_targets), achieved=_frozen(achieved))
 
 
-def _achieved(act: Activation) -> dict:
-    """Q(1), Q'(1), C(0), C'(1), C''(1) of φ̂ by the solver's own quadrature (for display)."""
-    fn, kinks = act.fn, _kinks(act)
+@lru_cache(maxsize=128)
+def _achieved_fn(base: Activation | None):
+    """jit: (α, β, γ, δ, s) -> Q(1), Q'(1), C(0), C'(1), C''(1) of γ(φ(αz + β) + δ) at q = 1 by the solver's
+    quadrature (for display; ``base=None`` is leaky ReLU with slope s). One compile per base activation."""
+
+    def run(params):
+        a, b, g, d, slope = params
+        if base is None:
+            def fn(x):
+                return jnp.where(x >= 0, x, slope * x)
+            kinks = (0.0,)
+        else:
+            fn, kinks = base.fn, _kinks(base)
+        z, w = _rule(kinks, a, b)
+        f0, f1, f2 = _derivatives(fn, a * z + b, 2)
+        s0, s1, s2 = g * (f0 + d), g * a * f1, g * a * a * f2
+        q1 = w @ s0**2
+        return jnp.stack([q1, w @ (s0 * s1 * z), (w @ s0) ** 2 / q1, w @ s1**2 / q1, w @ s2**2 / q1])
+
+    return jax.jit(run)
+
+
+def _achieved(base: Activation, a, b, g, d) -> dict:
+    leaky = base.name == "leaky_relu" and not base.is_transformed
+    slope = dict(base.params).get("negative_slope", 0.0) if leaky else 0.0
     with jax.enable_x64(True):
-        z, w = _rule(kinks, 1.0, 0.0)
-        f0, f1, f2 = (np.asarray(v) for v in _derivatives(fn, z, 2))
-        w, z = np.asarray(w), np.asarray(z)
-    q1 = float(w @ f0**2)
-    out = {"Q(1)": q1, "Q'(1)": float(w @ (f0 * f1 * z)), "C(0)": float((w @ f0) ** 2 / q1),
-           "C'(1)": float(w @ f1**2 / q1)}
-    out["C''(1)"] = float(w @ f2**2 / q1) if act.smooth else math.inf
+        vals = np.asarray(_achieved_fn(None if leaky else base)(jnp.asarray([a, b, g, d, slope], dtype=float)))
+    out = dict(zip(("Q(1)", "Q'(1)", "C(0)", "C'(1)", "C''(1)"), (float(v) for v in vals), strict=True))
+    if not base.smooth:
+        out["C''(1)"] = math.inf
     return out
 
 
@@ -940,10 +1069,11 @@ def tat(phi, depth=None, network=None, eta: float | None = None, tau: float | No
             return hit
         t_curv = tau / arch.depth if arch.plain else local_curvature_target(tau, network=arch.subnet_max)
         sol = _solve_local(phi, "tat", (1.0, 1.0, t_curv))
-        if sol is None:
+        if isinstance(sol, tuple):
             raise UnachievableError(
                 f"TAT for {phi.display_name}: no (α, β, δ) with α·γ < 2 gives Q'(1) = 1, C'(1) = 1, "
-                f"C''(1) = {t_curv:.6g} (τ = {tau:g}, {arch.describe()}). Try a smaller τ or more depth.")
+                f"C''(1) = {t_curv:.6g} (τ = {tau:g}, {arch.describe()}); {sol[1]}. Try a smaller τ, more "
+                "depth, or another activation.")
         a, b, g, d = (float(v) for v in sol["c"])
         res = _shaping_result("TAT", phi, phi, a, b, g, d, {"tau": tau, "local C''(1)": t_curv}, arch)
     if arch.key is not None:

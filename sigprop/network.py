@@ -24,6 +24,7 @@ import numpy as np
 
 from .activations import Activation, activation
 from .errors import ConfigurationError, DivergenceError
+from .kernels import TABLE_CELLS, interpolate, tabulate
 from .maps import MAX_Q, _out, check_array, check_scale, x64
 
 MAX_DEPTH = 100_000
@@ -83,15 +84,34 @@ def _dense_step(layer: Dense, kernels, q, d, cache, mode):
     if mode == "q":
         d_out = d
     elif mode == "d":
-        # reuse the kernel's per-variance work while q stays put (|Δq| ≤ 1e-15 q: e.g. at a fixed point)
-        q_cached, cached = cache[layer.phi]
-        same = jnp.abs(q - q_cached) <= 1e-15 * q
-        params = jax.lax.cond(same, lambda: cached, lambda: kern.params(q))
-        cache = {**cache, layer.phi: (jnp.where(same, q_cached, q), params)}
-        d_out = sw2 * kern.gap_with(params, q, d) / q_out
+        q_out, d_out, entry = _dense_gap(kern, cache[layer.phi], q, d, sw2, q_out)
+        cache = {**cache, layer.phi: entry}
     else:  # "slope": tangent of d at d = 0, multiplied by C'(1) = σ_w² q E[φ'²] / Q(q)
         d_out = d * sw2 * q * kern.dot_second_moment(q) / q_out
     return jnp.maximum(q_out, Q_FLOOR), d_out, cache
+
+
+def _dense_gap(kern, entry, q, d, sw2, q_out):
+    """``1 − C(1 − d) = σ_w² gap(q, d) / Q(q)``, reusing work while q stays put (|Δq| ≤ 1e-15 q, e.g. at a
+    fixed point): the kernel's per-variance ``params`` are kept, and for smooth φ the fixed map's
+    ``gap(q, d)/d`` is tabulated once and interpolated (:func:`sigprop.kernels.tabulate`)."""
+    q_cached, params, table, has_table = entry
+    same = jnp.abs(q - q_cached) <= 1e-15 * q
+    if not kern.tabulable:
+        params = jax.lax.cond(same, lambda: params, lambda: kern.params(q))
+        return q_out, sw2 * kern.gap_with(params, q, d) / q_out, (jnp.where(same, q_cached, q), params, table,
+                                                                    has_table)
+
+    def fresh():
+        new = kern.params(q)
+        return sw2 * kern.gap_with(new, q, d) / q_out, (q, new, table, jnp.asarray(False))
+
+    def reuse():
+        tab = jax.lax.cond(has_table, lambda: table, lambda: tabulate(kern, params, q_cached))
+        return sw2 * d * interpolate(tab, d) / q_out, (q_cached, params, tab, jnp.asarray(True))
+
+    d_out, entry = jax.lax.cond(same, reuse, fresh)
+    return q_out, d_out, entry
 
 
 def _apply(unit, kernels, q, d, cache, mode):
@@ -126,7 +146,8 @@ def _propagate(units, kernel_items, mode, record, times, q0, d0):
     Returns the final (q, d) and, with ``record``, buffers of the state after every unit (length ``record``).
     """
     kernels = dict(kernel_items)
-    cache = {phi: (q0, kern.params(q0)) for phi, kern in kernels.items()} if mode == "d" else {}
+    cache = {phi: (q0, kern.params(q0), jnp.zeros(TABLE_CELLS + 1), jnp.asarray(False))
+             for phi, kern in kernels.items()} if mode == "d" else {}
     q, d = q0, d0
     qs = jnp.zeros((record,)).at[0].set(q0) if record else None
     ds = jnp.zeros((record, *d0.shape)).at[0].set(d0) if record else None

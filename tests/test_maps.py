@@ -1,0 +1,162 @@
+"""The public per-layer maps (sigprop.maps): values against closed forms, derivatives against second methods,
+conventions (shapes, dtypes, C(1) = 1), and input validation.
+
+Oracles: ReLU arc-cosine kernel (Cho & Saul 2009), erf arcsin kernel (Williams 1997), sin (e^{−q} sinh(qc)),
+Gauss–Hermite integrals written here with NumPy, and central finite differences of sigprop's own C map as a
+second method for C'(c) (the derivative is computed by sigprop from E[φ'φ'], an independent formula).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from numpy.polynomial.hermite_e import hermegauss
+
+import sigprop as sp
+
+C_GRID = np.linspace(-1.0, 1.0, 101)
+
+
+def _gh1(f, q, n=150):
+    """E[f(√q z)], z ~ N(0, 1), by NumPy's probabilists' Gauss–Hermite rule."""
+    z, w = hermegauss(n)
+    return float(np.sum(w / w.sum() * f(np.sqrt(q) * z)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Q map and its slope
+# --------------------------------------------------------------------------------------------------
+
+Q_CLOSED = {  # E[φ(√q z)²] and its q-derivative
+    "relu": (lambda q: q / 2, lambda q: 0.5 + 0 * q),
+    "abs": (lambda q: q, lambda q: 1.0 + 0 * q),
+    "identity": (lambda q: q, lambda q: 1.0 + 0 * q),
+    "erf": (lambda q: 2 / np.pi * np.arcsin(2 * q / (1 + 2 * q)),  # Williams (1997) at c = 1
+            lambda q: 4 / (np.pi * (1 + 2 * q) * np.sqrt(1 + 4 * q))),
+    "sin": (lambda q: -np.expm1(-2 * q) / 2, lambda q: np.exp(-2 * q)),
+    # Stein: d/dq E[φ(√q z)²] = E[φ'(u)² + φ(u)φ''(u)], u ~ N(0, q)
+    "tanh": (lambda q: np.array([_gh1(lambda x: np.tanh(x) ** 2, v) for v in np.atleast_1d(q)]),
+             lambda q: np.array([_gh1(lambda x: (1 - np.tanh(x) ** 2) ** 2
+                                      - 2 * np.tanh(x) ** 2 * (1 - np.tanh(x) ** 2), v) for v in np.atleast_1d(q)])),
+}
+Q_GRID = np.array([1e-6, 0.01, 0.3, 1.0, 2.5, 10.0])
+
+
+@pytest.mark.parametrize("name", sorted(Q_CLOSED))
+def test_q_map_and_slope(name):
+    second, slope = Q_CLOSED[name]
+    for sw, sb in ((1.0, 0.0), (1.7, 0.25)):
+        np.testing.assert_allclose(sp.q_map(name, Q_GRID, sw, sb), sw**2 * second(Q_GRID) + sb**2, rtol=1e-12)
+        np.testing.assert_allclose(sp.q_map_slope(name, Q_GRID, sw, sb), sw**2 * slope(Q_GRID), rtol=1e-10)
+
+
+def test_q_map_extreme_variances():
+    """relu is homogeneous: Q(q) = σ_w² q/2 exactly even at q = 1e-200 and 1e200; erf saturates at 2/π·arcsin(1) = 1."""
+    np.testing.assert_allclose(sp.q_map("relu", [1e-200, 1e200], 2.0), [1e-200, 1e200], rtol=1e-14)
+    assert sp.q_map("erf", 1e12) == pytest.approx(1.0, abs=1e-6)
+
+
+# --------------------------------------------------------------------------------------------------
+# C map conventions and identities
+# --------------------------------------------------------------------------------------------------
+
+REGISTRY_SAMPLE = ["tanh", "sigmoid", "erf", "relu", "abs", "elu", "selu", "softplus", "gelu", "gelu_tanh",
+                   "swish", "sin", "identity", ("leaky_relu", {"negative_slope": 0.1})]
+
+
+@pytest.mark.parametrize("spec", REGISTRY_SAMPLE, ids=str)
+def test_c_map_conventions(spec):
+    for q, sw, sb in ((0.5, 1.0, 0.0), (2.0, 1.4, 0.3)):
+        c = sp.c_map(spec, C_GRID, q, sw, sb)
+        assert c.dtype == np.float64 and c.shape == C_GRID.shape
+        assert c[-1] == 1.0  # C(1) = 1 exactly
+        assert np.all(np.abs(c) <= 1.0) and np.all(np.diff(c) > 0)
+        assert isinstance(sp.c_map(spec, 0.3, q, sw, sb), float)
+        assert sp.c_map(spec, np.zeros((3, 2)), q, sw, sb).shape == (3, 2)
+        np.testing.assert_array_equal(sp.one_minus_c_map(spec, 1 - C_GRID[::10], q, sw, sb), 1 - c[::10])
+
+
+@pytest.mark.parametrize("spec", ["tanh", "erf", "sin", "tanh(x) + 0.1*x", "arctan(x)"])
+def test_odd_activation_c_map_is_odd(spec):
+    """Odd φ, σ_b = 0: E[φ(u)φ(−v)] = −E[φ(u)φ(v)], so C(−c) = −C(c)."""
+    np.testing.assert_allclose(sp.c_map(spec, -C_GRID, 1.3, 1.1), -sp.c_map(spec, C_GRID, 1.3, 1.1), atol=1e-14)
+
+
+@pytest.mark.parametrize("spec", REGISTRY_SAMPLE, ids=str)
+def test_c_map_slope_matches_finite_difference(spec):
+    """C'(c) from E[φ'(u)φ'(v)] (Price's theorem) vs a central difference of the C map, h = 1e-5 (error ~1e-9
+    for smooth φ; kinked φ have C smooth on (−1, 1) too, as the arc-cosine kernel is)."""
+    c = np.linspace(-0.9, 0.9, 19)
+    h = 1e-5
+    for q, sw, sb in ((0.7, 1.0, 0.0), (2.0, 1.3, 0.2)):
+        fd = (sp.c_map(spec, c + h, q, sw, sb) - sp.c_map(spec, c - h, q, sw, sb)) / (2 * h)
+        np.testing.assert_allclose(sp.c_map_slope(spec, c, q, sw, sb), fd, rtol=1e-7, atol=1e-8)
+
+
+def test_relu_slope_at_one_and_c_at_zero():
+    """ReLU, σ_b = 0: C'(1) = σ_w² q·½/(σ_w² q/2) = 1 and C(0) = 1/π (Cho & Saul 2009), for any σ_w, q."""
+    for sw in (0.3, 1.0, math.sqrt(2), 4.0):
+        assert sp.c_map_slope("relu", 1.0, 2.0, sw) == pytest.approx(1.0, rel=1e-14)
+        assert sp.c_map("relu", 0.0, 2.0, sw) == pytest.approx(1 / math.pi, rel=1e-14)
+        assert sp.c_map_slope("relu", -1.0, 2.0, sw) == pytest.approx(0.0, abs=1e-15)
+
+
+def test_bias_only_limit():
+    """σ_w → 0 with σ_b > 0: every output is the shared bias, C ≡ 1."""
+    np.testing.assert_allclose(sp.c_map("tanh", C_GRID, 1.0, 0.0, 0.5), 1.0)
+    assert sp.q_map("tanh", 3.0, 0.0, 0.5) == pytest.approx(0.25)
+
+
+# --------------------------------------------------------------------------------------------------
+# bad input: clear sigprop errors, never NaN
+# --------------------------------------------------------------------------------------------------
+
+NAN, INF = float("nan"), float("inf")
+BAD_CALLS = [
+    ("c > 1", lambda: sp.c_map("tanh", 1.0 + 1e-9)),
+    ("c < -1", lambda: sp.c_map("tanh", [0.0, -2.0])),
+    ("c NaN", lambda: sp.c_map("tanh", NAN)),
+    ("c inf", lambda: sp.c_map_slope("tanh", INF)),
+    ("c text", lambda: sp.c_map("tanh", "half")),
+    ("q negative", lambda: sp.c_map("tanh", 0.5, q=-1.0)),
+    ("q zero", lambda: sp.q_map("tanh", 0.0)),
+    ("q NaN", lambda: sp.q_map("tanh", [1.0, NAN])),
+    ("q inf", lambda: sp.q_map_slope("tanh", INF)),
+    ("q huge", lambda: sp.q_map("tanh", 1e300)),
+    ("sigma_w negative", lambda: sp.c_map("tanh", 0.5, sigma_w=-1.0)),
+    ("sigma_b negative", lambda: sp.q_map("tanh", 1.0, sigma_b=-0.1)),
+    ("sigma_w NaN", lambda: sp.c_map_curvature("tanh", sigma_w=NAN)),
+    ("sigma_b inf", lambda: sp.one_minus_c_map("tanh", 0.1, sigma_b=INF)),
+    ("sigma text", lambda: sp.q_map("tanh", 1.0, sigma_w="two")),
+    ("d negative", lambda: sp.one_minus_c_map("tanh", -1e-3)),
+    ("d > 2", lambda: sp.one_minus_c_map("tanh", 2.5)),
+    ("zero layer", lambda: sp.c_map("tanh", 0.5, sigma_w=0.0, sigma_b=0.0)),
+    ("q map of a vector q for c map", lambda: sp.c_map("tanh", 0.5, q=[1.0, 2.0])),
+]
+
+
+@pytest.mark.parametrize("what, call", BAD_CALLS, ids=[b[0] for b in BAD_CALLS])
+def test_bad_input_raises_configuration_error(what, call):
+    with pytest.raises(sp.ConfigurationError):
+        call()
+
+
+@pytest.mark.parametrize("spec", ["nonsense", ("relu", {"slope": 1.0}), 42, "x +", "__import__('os')"], ids=str)
+def test_bad_activation_raises_activation_error(spec):
+    with pytest.raises(sp.ActivationError):
+        sp.c_map(spec, 0.5)
+
+
+def test_errors_are_value_errors():
+    with pytest.raises(ValueError):
+        sp.c_map("tanh", 2.0)
+    with pytest.raises(ValueError):
+        sp.c_map("nonsense", 0.5)
+
+
+def test_non_finite_expectation_is_a_clear_error():
+    """exp(x²)'s second moment diverges for q ≥ 1/4: a sigprop error, not NaN."""
+    with pytest.raises(sp.SigpropError):
+        sp.c_map("exp(x**2)", 0.5, q=1.0)

@@ -1,0 +1,385 @@
+"""Tests of sigprop.methods: standard, EOC, DKS, TAT, phase diagram.
+
+Oracle: every defining condition is re-evaluated with ``scipy.integrate.quad`` (adaptive Gauss–Kronrod on
+the real line, split at kinks) — not the Gauss–Hermite / Gauss–Legendre rules the solvers use. Derivatives
+of φ̂ come from closed forms where given (tanh) and otherwise from ``jax.grad`` (exact, not quadrature).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import integrate, optimize
+from scipy.interpolate import CubicSpline
+
+import sigprop as sp
+from sigprop import methods as M
+from sigprop.errors import ActivationError, ConfigurationError, UnachievableError
+
+SQRT2PI = math.sqrt(2 * math.pi)
+
+
+def gauss_expect(f, kinks=()):
+    """E[f(z)], z ~ N(0, 1), by scipy.integrate.quad, split at ``kinks`` (independent oracle)."""
+    edges = [-np.inf, *sorted(kinks), np.inf]
+    total = 0.0
+    for a, b in zip(edges[:-1], edges[1:]):
+        total += integrate.quad(lambda z: f(z) * math.exp(-z * z / 2) / SQRT2PI, a, b,
+                                epsabs=1e-14, epsrel=1e-13, limit=400)[0]
+    return total
+
+
+def derivs(act):
+    """Scalar φ̂, φ̂', φ̂'' in float64 via JAX autodiff."""
+    with jax.enable_x64(True):
+        f = jax.jit(lambda x: act(x))
+        d1 = jax.jit(jax.grad(lambda x: act(x)))
+        d2 = jax.jit(jax.grad(jax.grad(lambda x: act(x))))
+
+    def wrap(g):
+        def h(x):
+            with jax.enable_x64(True):
+                return float(g(jnp.float64(x)))
+        return h
+
+    return wrap(f), wrap(d1), wrap(d2)
+
+
+def local_maps(res, kinks=()):
+    """Q(1), Q'(1), C(0), C'(1), C''(1) of res.activation at q = 1 by quad (theory.md §1.2 formulas)."""
+    f, d1, d2 = derivs(res.activation)
+    q1 = gauss_expect(lambda z: f(z) ** 2, kinks)
+    out = {
+        "Q(1)": q1,
+        "Q'(1)": gauss_expect(lambda z: f(z) * d1(z) * z, kinks),
+        "C(0)": gauss_expect(f, kinks) ** 2 / q1,
+        "C'(1)": gauss_expect(lambda z: d1(z) ** 2, kinks) / q1,
+    }
+    if res.activation.smooth:
+        out["C''(1)"] = gauss_expect(lambda z: d2(z) ** 2, kinks) / q1
+    return out
+
+
+SMOOTH = ["tanh", "softplus", "erf", "gelu", "swish", "sin"]
+
+
+# -------------------------------------------------------------------------------------------------
+# standard
+# -------------------------------------------------------------------------------------------------
+
+
+def test_standard_schemes():
+    # He et al. 2015 (σ_w² = 2; leaky: 2/(1+s²)), LeCun 1998 (1), Glorot & Bengio 2010 (2/(fan_in+fan_out))
+    assert sp_standard("relu", "he").sigma_w ** 2 == pytest.approx(2.0, abs=1e-15)
+    assert sp_standard(("leaky_relu", {"negative_slope": 0.5}), "he").sigma_w ** 2 == pytest.approx(1.6, abs=1e-15)
+    assert sp_standard("tanh", "lecun").sigma_w ** 2 == pytest.approx(1.0, abs=1e-15)
+    assert sp_standard("tanh", "glorot").sigma_w ** 2 == pytest.approx(1.0, abs=1e-15)
+    r = M.standard("tanh", "glorot", fan_in=100, fan_out=300, sigma_b=0.1)
+    assert r.sigma_w**2 * (1 / 100) == pytest.approx(2 / (100 + 300), abs=1e-15)
+    assert r.sigma_b == 0.1
+    with pytest.raises(ConfigurationError):
+        M.standard("tanh", "xavier_magic")
+    with pytest.raises(ConfigurationError):
+        M.standard("tanh", "glorot", fan_in=10)
+
+
+def sp_standard(phi, scheme):
+    return M.standard(phi, scheme)
+
+
+# -------------------------------------------------------------------------------------------------
+# Edge of Chaos
+# -------------------------------------------------------------------------------------------------
+
+
+def test_eoc_tanh_schoenholz_point():
+    # Schoenholz et al. 2017 (Fig. / §3): tanh with σ_b² = 0.05 has its EOC at σ_w² ≈ 1.76.
+    res = M.eoc("tanh", sigma_b=math.sqrt(0.05))
+    assert res.sigma_w**2 == pytest.approx(1.76, abs=0.005)
+    # Conditions by quad: q* = σ_w² E[tanh(√q* z)²] + σ_b², χ₁ = σ_w² E[sech⁴(√q* z)] = 1.
+    sw2, qs = res.sigma_w**2, res.q_star
+    q_again = sw2 * gauss_expect(lambda z: math.tanh(math.sqrt(qs) * z) ** 2) + 0.05
+    chi1 = sw2 * gauss_expect(lambda z: (1 - math.tanh(math.sqrt(qs) * z) ** 2) ** 2)
+    assert q_again == pytest.approx(qs, abs=1e-10)
+    assert chi1 == pytest.approx(1.0, abs=1e-9)
+    assert res.c_star == 1.0 and math.isinf(res.xi_c)
+    # ξ_q⁻¹ = −log(χ₁ + σ_w² E[φ''φ]) (Schoenholz eq.), φ'' = −2 tanh sech²
+    dq = chi1 + sw2 * gauss_expect(lambda z: -2 * math.tanh(math.sqrt(qs) * z) ** 2
+                                   * (1 - math.tanh(math.sqrt(qs) * z) ** 2))
+    assert res.xi_q == pytest.approx(-1 / math.log(dq), rel=1e-8)
+
+
+def test_eoc_relu_single_point():
+    # Hayou et al. 2019: ReLU's EOC is the single point (σ_w², σ_b²) = (2, 0).
+    res = M.eoc("relu")
+    assert res.sigma_w**2 == pytest.approx(2.0, abs=1e-12) and res.sigma_b == 0.0
+    with pytest.raises(UnachievableError, match="only edge of chaos"):
+        M.eoc("relu", sigma_b=0.1)
+
+
+def test_eoc_swish_has_none():
+    # theory.md §4 (computed there): with σ_b = 0.2, swish loses its stable q* before χ₁ reaches 1.
+    with pytest.raises(UnachievableError, match="no edge of chaos"):
+        M.eoc("swish", sigma_b=0.2)
+
+
+def test_phase_diagram_points_against_quad():
+    w2 = np.array([0.5, 1.2, 2.5, 4.0])
+    b2 = np.array([0.0, 0.05, 0.3])
+    pd = M.phase_diagram("tanh", w2, b2)
+    assert pd.chi1.shape == (3, 4)
+    for i, sb2 in enumerate(b2):
+        for j, sw2 in enumerate(w2):
+            def F(q, sw2=sw2, sb2=sb2):
+                return sw2 * gauss_expect(lambda z: math.tanh(math.sqrt(q) * z) ** 2) + sb2 - q
+            if F(1e-14) <= 0 and sb2 == 0:  # ordered with σ_b = 0: q* = 0
+                qs = 0.0
+            else:
+                qs = optimize.brentq(F, 1e-14, 50.0, xtol=1e-14)
+            # display rule (128 Gauss–Hermite nodes): documented error ≲ 1e-7 at q* ≈ 2.5
+            tol = 1e-8 if qs < 1.2 else 1e-6
+            assert pd.q_star[i, j] == pytest.approx(qs, abs=tol)
+            qe = max(qs, 1e-12)
+            chi1 = sw2 * gauss_expect(lambda z, qe=qe: (1 - math.tanh(math.sqrt(qe) * z) ** 2) ** 2)
+            assert pd.chi1[i, j] == pytest.approx(chi1, abs=tol)
+            if chi1 > 1:  # chaotic: c* < 1 solves C(c) = c; oracle: 2-D Gauss–Hermite product (numpy)
+                c_star = _c_star_2d(sw2, sb2, qs)
+                assert pd.c_star[i, j] == pytest.approx(c_star, abs=1e-5)
+            else:
+                assert pd.c_star[i, j] == 1.0
+
+
+def _c_star_2d(sw2, sb2, q):
+    x, w = np.polynomial.hermite_e.hermegauss(120)
+    w = w / w.sum()
+    z1, z2 = np.meshgrid(x, x)
+    W = np.outer(w, w)
+
+    def C(c):
+        u = math.sqrt(q) * z1
+        v = math.sqrt(q) * (c * z1 + math.sqrt(1 - c * c) * z2)
+        return (sw2 * np.sum(W * np.tanh(u) * np.tanh(v)) + sb2) / q
+
+    return optimize.brentq(lambda c: C(c) - c, -0.999, 0.999, xtol=1e-13)
+
+
+# -------------------------------------------------------------------------------------------------
+# DKS
+# -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SMOOTH + ["elu", "selu"])
+@pytest.mark.parametrize("depth", [10, 100])
+def test_dks_conditions(name, depth):
+    zeta = 1.5
+    res = M.dks(name, depth=depth, zeta=zeta)
+    kinks = () if res.activation.smooth else (-res.beta / res.alpha,)
+    got = local_maps(res, kinks)
+    # Martens et al. 2021 §"Summary of our method": Q(1)=1, Q'(1)=1, C(0)=0, C'(1)=ζ^(1/L) for a plain MLP
+    assert got["Q(1)"] == pytest.approx(1.0, abs=1e-9)
+    assert got["Q'(1)"] == pytest.approx(1.0, abs=1e-9)
+    assert got["C(0)"] == pytest.approx(0.0, abs=1e-9)
+    assert got["C'(1)"] == pytest.approx(zeta ** (1 / depth), abs=1e-9)
+    assert res.alpha > 0 and res.sigma_w == 1.0 and res.sigma_b == 0.0
+
+
+def test_dks_tanh_canonical_sign():
+    # tanh is odd: (β, δ) → (−β, −δ) is also a root; the canonical one has β ≥ 0 (theory.md §1.5).
+    res = M.dks("tanh", depth=30)
+    assert res.beta >= 0 and res.alpha > 0
+
+
+def test_dks_q_slope_target():
+    res = M.dks("tanh", depth=20, zeta=2.0, q_slope=0.9)
+    got = local_maps(res)
+    assert got["Q'(1)"] == pytest.approx(0.9, abs=1e-9)
+    assert got["C'(1)"] == pytest.approx(2.0 ** (1 / 20), abs=1e-9)
+
+
+def test_dks_resnet_network_slope():
+    # The whole network's C_f'(1) equals ζ (the whole net dominates its single branches here); checked with
+    # the engine's network propagation, a different code path (dual kernels, not the solver's quadrature).
+    phi = sp.activation("softplus")
+    net = sp.resnet(phi, blocks=10, shortcut_weight=0.8, layers_per_block=2)
+    res = M.dks(phi, network=net, zeta=1.5)
+    shaped = sp.resnet(phi, blocks=10, shortcut_weight=0.8, layers_per_block=2, init=res)
+    assert shaped.c_slope_at_1() == pytest.approx(1.5, abs=1e-9)
+    # local target: μ(ξ) = ζ with μ from the same architecture, written out by hand:
+    # block slope s_b = w² + (1 − w²) ξ², network μ = s_b^10 (≥ single branch ξ²)
+    xi = res.targets["local C'(1)"]
+    assert (0.64 + 0.36 * xi**2) ** 10 == pytest.approx(1.5, abs=1e-12)
+
+
+def test_dks_plain_network_equals_depth():
+    phi = sp.activation("tanh")
+    a = M.dks(phi, depth=40)
+    b = M.dks(phi, network=sp.mlp(phi, depth=40))
+    assert (a.alpha, a.beta, a.gamma, a.delta) == (b.alpha, b.beta, b.gamma, b.delta)
+
+
+def test_dks_relu_closed_form():
+    # ReLU (dks semantics): β = ±1, only C'(1) = ξ. Oracle: arc-cosine moments by quad, split at the kink.
+    for depth in (3, 10, 100):
+        xi = 1.5 ** (1 / depth)
+        res = M.dks("relu", depth=depth)
+        assert res.beta == (1.0 if xi < 1 / (1 - 1 / math.pi) else -1.0)
+        got = local_maps(res, kinks=(-res.beta / res.alpha,))
+        assert got["Q(1)"] == pytest.approx(1.0, abs=1e-9)
+        assert got["C(0)"] == pytest.approx(0.0, abs=1e-9)
+        assert got["C'(1)"] == pytest.approx(xi, abs=1e-9)
+    big = M.dks("relu", depth=1, zeta=3.0)  # ξ = 3 > 1.4669: β = −1
+    assert big.beta == -1.0
+    assert local_maps(big, kinks=(-big.beta / big.alpha,))["C'(1)"] == pytest.approx(3.0, abs=1e-9)
+
+
+def test_dks_leaky_relu():
+    # For q_slope = 1 the leaky-ReLU root has β = 0 and (1 − s)²/(1 + s²) = π(1 − 1/ξ) (derived from the
+    # arc-cosine kernel: C'(1) = 1/(1 − (1 − s)²/(π(1 + s²)))).
+    res = M.dks("leaky_relu", depth=10)
+    xi = 1.5 ** 0.1
+    s = res.constants["negative_slope"]
+    assert (1 - s) ** 2 / (1 + s * s) == pytest.approx(math.pi * (1 - 1 / xi), abs=1e-10)
+    assert abs(res.beta) < 1e-10
+    got = local_maps(res, kinks=(-res.beta,))
+    assert got["Q'(1)"] == pytest.approx(1.0, abs=1e-9)
+    assert got["C'(1)"] == pytest.approx(xi, abs=1e-9)
+
+
+def test_dks_continuity_over_depth():
+    # A slider over depth 2 … 1000 gives continuous constants: a cubic spline in log-depth through every other
+    # depth predicts the ones in between to 2% of each constant's range (smooth branches: ≤ 0.6%; the branch
+    # jump dks makes for selu near L = 50, or the smallest-α rule near L = 12, moves β by ~50% of its range),
+    # and the values are the same whether solved in sequence or cold (order-independent continuation).
+    depths = np.unique(np.round(np.geomspace(2, 1000, 60)).astype(int))
+    u = np.log(depths)
+    even, odd = np.arange(0, u.size, 2), np.arange(1, u.size - 1, 2)
+    for name in ("tanh", "selu"):
+        M.clear_cache()
+        seq = np.array([[getattr(M.dks(name, depth=int(L)), k) for k in ("alpha", "beta", "gamma", "delta")]
+                        for L in depths])
+        curves = np.column_stack([np.log(seq[:, 0]), seq[:, 1], np.log(seq[:, 2]), seq[:, 3]])
+        predicted = CubicSpline(u[even], curves[even])(u[odd])
+        deviation = np.abs(predicted - curves[odd]).max(axis=0) / np.ptp(curves, axis=0)
+        assert np.all(deviation < 0.02), f"{name}: a jump in the constants over depth {deviation}"
+        M.clear_cache()
+        for i in (5, 17, 40):
+            cold = M.dks(name, depth=int(depths[i]))
+            np.testing.assert_allclose([cold.alpha, cold.beta, cold.gamma, cold.delta], seq[i], rtol=1e-9)
+
+
+def test_dks_cache_hit_is_same_object():
+    a = M.dks("tanh", depth=77)
+    assert M.dks("tanh", depth=77) is a
+
+
+def test_transformed_activation_follows_dtype():
+    res = M.dks("tanh", depth=10)
+    x32 = jnp.linspace(-2, 2, 5, dtype=jnp.float32)
+    assert res.activation(x32).dtype == jnp.float32
+    assert isinstance(res.alpha, float)
+
+
+# -------------------------------------------------------------------------------------------------
+# TAT
+# -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["tanh", "softplus", "erf", "gelu", "swish"])
+@pytest.mark.parametrize("depth", [10, 100])
+def test_tat_smooth_conditions(name, depth):
+    tau = 0.3
+    res = M.tat(name, depth=depth, tau=tau)
+    got = local_maps(res)
+    # Zhang et al. 2022 §4: Q(1)=1, Q'(1)=1, C'(1)=1, C''(1)=τ/L (maximal curvature function of an MLP)
+    assert got["Q(1)"] == pytest.approx(1.0, abs=1e-9)
+    assert got["Q'(1)"] == pytest.approx(1.0, abs=1e-9)
+    assert got["C'(1)"] == pytest.approx(1.0, abs=1e-9)
+    assert got["C''(1)"] == pytest.approx(tau / depth, abs=1e-9)
+    assert res.alpha * res.gamma < 2
+
+
+def test_tat_network_curvature():
+    # The whole network's C_f''(1) = τ: from the engine's 1 − C_f(1 − d) = d − τd²/2 + O(d³) (C_f'(1) = 1),
+    # Richardson-extrapolated over d (a different code path from the solver).
+    res = M.tat("tanh", depth=20, tau=0.3)
+    net = sp.mlp("tanh", depth=20, init=res)
+    def est(d):
+        return 2 * (d - float(net.one_minus_c_map(d))) / d**2
+    d = 1e-3
+    assert 2 * est(d / 2) - est(d) == pytest.approx(0.3, abs=1e-4)
+
+
+def _lrelu_net_c0(s, depth):
+    """Network C_f(0) of a depth-L leaky-ReLU MLP: iterate the arc-cosine kernel (Cho & Saul 2009) of
+    max(x,0) + s·min(x,0), normalised: C(c) = [(1−s)²(√(1−c²) + (π − arccos c)c)/π + 2sc]/(1+s²)."""
+    c = 0.0
+    for _ in range(depth):
+        c = ((1 - s) ** 2 * (math.sqrt(1 - c * c) + (math.pi - math.acos(c)) * c) / math.pi
+             + 2 * s * c) / (1 + s * s)
+    return c
+
+
+@pytest.mark.parametrize("depth,eta", [(13, 0.9), (50, 0.9), (100, 0.9), (100, 0.5), (30, 0.75)])
+def test_tat_leaky_relu_slope(depth, eta):
+    res = M.tat("leaky_relu", depth=depth, eta=eta)
+    s = res.constants["negative_slope"]
+    oracle = optimize.brentq(lambda s: _lrelu_net_c0(s, depth) - eta, 0.0, 1.0, xtol=1e-15, rtol=1e-15)
+    assert s == pytest.approx(oracle, abs=1e-9)
+    assert res.gamma == pytest.approx(math.sqrt(2 / (1 + s * s)), abs=1e-15)
+    # the engine's network map agrees
+    assert sp.mlp("leaky_relu", depth=depth, init=res).c_at_0() == pytest.approx(eta, abs=1e-9)
+
+
+def test_tat_leaky_relu_unreachable_depth():
+    # ReLU (s = 0) gives the largest C_f(0); the minimal depth is where the ReLU C map iterate reaches η.
+    need = next(L for L in range(1, 1000) if _lrelu_net_c0(0.0, L) >= 0.9)
+    with pytest.raises(UnachievableError, match=f"depth ≥ {need}"):
+        M.tat("leaky_relu", depth=need - 1, eta=0.9)
+    M.tat("leaky_relu", depth=need, eta=0.9)  # reachable
+    assert M.min_depth_for_eta(0.9) == need
+
+
+def test_tat_relu_explains():
+    with pytest.raises(ActivationError, match="leaky_relu"):
+        M.tat("relu", depth=10)
+
+
+# -------------------------------------------------------------------------------------------------
+# bad targets: clear errors, never a hang
+# -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("call", [
+    lambda: M.dks("tanh", depth=10, zeta=1.0),
+    lambda: M.dks("tanh", depth=10, zeta=0.5),
+    lambda: M.dks("tanh", depth=10, zeta=float("nan")),
+    lambda: M.dks("tanh", depth=0),
+    lambda: M.dks("tanh", depth=2.5),
+    lambda: M.dks("tanh"),
+    lambda: M.dks("tanh", depth=5, network=sp.mlp("tanh", depth=5)),
+    lambda: M.tat("leaky_relu", depth=10, eta=1.5),
+    lambda: M.tat("leaky_relu", depth=10, eta=-0.1),
+    lambda: M.tat("tanh", depth=10, tau=0.0),
+    lambda: M.tat("tanh", depth=10, tau=-1.0),
+    lambda: M.tat("tanh", depth=10, eta=0.9),
+    lambda: M.eoc("tanh", sigma_b=-1.0),
+    lambda: M.phase_diagram("tanh", [0.0, 1.0], [0.1]),
+])
+def test_bad_targets(call):
+    with pytest.raises(ConfigurationError):
+        call()
+
+
+@pytest.mark.timeout(120)
+def test_unreachable_targets_raise_quickly():
+    with pytest.raises(UnachievableError):
+        M.dks("relu", depth=1, zeta=1e6)
+    with pytest.raises(UnachievableError):
+        M.tat("leaky_relu", depth=3, eta=0.99)
+    with pytest.raises(UnachievableError):
+        M.dks("selu", depth=1, zeta=1.5)

@@ -1,0 +1,127 @@
+"""Tests of sigprop.ntk: the infinite-width NTK per layer and in total, the DKS bound, condition numbers."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import sigprop as sp
+from sigprop import methods as M
+from sigprop.errors import ConfigurationError
+from sigprop.ntk import circle_cosines, ntk, ntk_bound, ntk_condition_numbers
+
+
+def _inputs(c, d0, key):
+    """Two inputs with |x|² = d₀ (q₀ = 1) and cosine c."""
+    a, b = jax.random.normal(key, (2, d0))
+    a = a / jnp.linalg.norm(a)
+    b = b - (b @ a) * a
+    b = b / jnp.linalg.norm(b)
+    return math.sqrt(d0) * a, math.sqrt(d0) * (c * a + math.sqrt(1 - c * c) * b)
+
+
+def empirical_ntk(phi, sigma_w, sigma_b, depth, width, c_values, seeds, d0=8):
+    """Finite-width NTK Σ_p ∂f(x)/∂p ∂f(x')/∂p by jax.grad, NTK parametrisation (Jacot et al. 2018):
+    h⁰ = W⁰x/√d₀; hˡ = σ_w Wˡ φ(hˡ⁻¹)/√N + σ_b bˡ (l = 1 … L); f = h^L (width 1). Returns (seeds, len(c))."""
+    out = []
+    with jax.enable_x64(True):
+        for seed in seeds:
+            keys = jax.random.split(jax.random.PRNGKey(seed), 2 * depth + 3)
+            params = [jax.random.normal(keys[0], (width, d0))]
+            for layer in range(1, depth + 1):
+                n_out = 1 if layer == depth else width
+                params.append((jax.random.normal(keys[2 * layer], (n_out, width)),
+                               jax.random.normal(keys[2 * layer + 1], (n_out,))))
+
+            def f(params, x):
+                h = params[0] @ x / math.sqrt(d0)
+                for W, b in params[1:]:
+                    h = sigma_w * (W @ phi(h)) / math.sqrt(width) + sigma_b * b
+                return h[0]
+
+            grad = jax.jit(jax.grad(f))
+            row = []
+            for i, c in enumerate(c_values):
+                x1, x2 = _inputs(c, d0, keys[-1] if i == 0 else jax.random.PRNGKey(1000 + i))
+                g1, g2 = grad(params, x1), grad(params, x2)
+                row.append(sum(float(jnp.vdot(a, b)) for a, b in zip(jax.tree_util.tree_leaves(g1),
+                                                                     jax.tree_util.tree_leaves(g2))))
+            out.append(row)
+    return np.asarray(out)
+
+
+@pytest.mark.parametrize("name,sigma_w,sigma_b", [("relu", math.sqrt(2.0), 0.0), ("erf", 1.5, 0.3)])
+def test_ntk_matches_finite_width(name, sigma_w, sigma_b):
+    # Independent oracle: the empirical NTK of wide random networks (Jacot et al. 2018: it converges to the
+    # infinite-width NTK as width → ∞). Tolerance: 4 standard errors over seeds + 1% (finite-width bias).
+    phi = sp.activation(name)
+    depth, c_values = 3, [-0.6, 0.0, 0.5, 0.95, 1.0]
+    emp = empirical_ntk(phi, sigma_w, sigma_b, depth, width=1024, c_values=c_values, seeds=range(6))
+    theory = sp.mlp(phi, depth=depth, sigma_w=sigma_w, sigma_b=sigma_b).ntk(c_values).total
+    mean, se = emp.mean(axis=0), emp.std(axis=0, ddof=1) / math.sqrt(emp.shape[0])
+    assert np.all(np.abs(mean - theory) <= 4 * se + 0.01 * np.abs(theory).max()), (mean, theory, se)
+
+
+def test_ntk_relu_closed_form_recursion():
+    # Jacot et al. 2018 recursion with the arc-cosine kernel of ReLU (Cho & Saul 2009), σ_w² = 2, σ_b = 0:
+    # Σ_{l+1} = (√(1−c²) + (π − arccos c)c)/π, Σ̇ = (π − arccos c)/π; Θ ← Θ·Σ̇ + Σ.
+    c = np.linspace(-1, 1, 41)
+    depth = 7
+    theta, cl = c.copy(), c.copy()
+    for _ in range(depth):
+        dot = (np.pi - np.arccos(np.clip(cl, -1, 1))) / np.pi
+        cl = (np.sqrt(np.clip(1 - cl * cl, 0, None)) + (np.pi - np.arccos(np.clip(cl, -1, 1))) * cl) / np.pi
+        theta = theta * dot + cl
+    got = ntk(sp.mlp("relu", depth=depth, sigma_w=math.sqrt(2.0)), c)
+    np.testing.assert_allclose(got.total, theta, atol=1e-11)
+    assert got.per_layer.shape == (depth + 1, c.size)
+
+
+def test_ntk_linear_network():
+    # A linear network in the q ≡ 1 world: C = identity, C' = 1, so Θ_l = c and Θ = (L + 1)c.
+    c = np.linspace(-1, 1, 11)
+    res = sp.mlp("identity", depth=12).ntk(c)
+    np.testing.assert_allclose(res.per_layer, np.broadcast_to(c, (13, c.size)), atol=1e-14)
+    np.testing.assert_allclose(res.normalised, c, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["tanh", "softplus", "gelu"])
+@pytest.mark.parametrize("zeta", [1.1, 1.5, 3.0])
+@pytest.mark.parametrize("depth", [5, 30, 300])
+def test_dks_ntk_bound(name, zeta, depth):
+    # DKS (Martens et al. 2021): |Θ_l(c) − c| ≤ 11(ζ − 1) for every layer term; the diagonal Θ_l(1) =
+    # C'(1)^{L−l} ≤ ζ (chain rule over the subnetwork after layer l).
+    res = M.dks(name, depth=depth, zeta=zeta)
+    c = np.linspace(-1, 1, 101)
+    t = sp.mlp(name, depth=depth, init=res).ntk(c)
+    assert np.max(np.abs(t.per_layer - c)) <= ntk_bound(zeta)
+    assert np.max(t.per_layer[:, -1]) <= zeta + 1e-9
+
+
+def test_condition_numbers_against_dense_eigenvalues():
+    net = sp.mlp("tanh", depth=6, init=M.dks("tanh", depth=6, zeta=3.0))
+    n = 12
+    kappa = ntk_condition_numbers(net, n_points=n)
+    theta = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    cos = np.clip(np.cos(theta[:, None] - theta[None, :]), -1, 1)
+    for depth in (2, 4, 6):
+        prefix = sp.mlp("tanh", depth=depth, init=M.dks("tanh", depth=6, zeta=3.0))
+        gram = prefix.ntk(cos.ravel()).total.reshape(n, n)
+        ev = np.linalg.eigvalsh(gram)
+        assert kappa[depth] == pytest.approx(ev[-1] / ev[0], rel=1e-6)
+    assert math.isinf(kappa[0])  # 2-D inputs: the linear kernel has rank 2
+    np.testing.assert_allclose(circle_cosines(4), [1, 0, -1, 0], atol=1e-15)
+
+
+def test_ntk_errors():
+    with pytest.raises(ConfigurationError):
+        ntk(sp.resnet("tanh", blocks=3), [0.5])
+    with pytest.raises(ConfigurationError):
+        ntk(sp.mlp("tanh", depth=3), [1.5])
+    with pytest.raises(ConfigurationError):
+        ntk_bound(0.5)
+    assert ntk_bound(1.5) == pytest.approx(5.5, abs=1e-15)
