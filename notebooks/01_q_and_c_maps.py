@@ -133,6 +133,7 @@ q_theory = net.q_trajectory(q0)
 c_theory = net.c_trajectory(c0s, q=q0)
 
 
+@jax.jit
 def simulate(key, width=1024, pairs=16):
     """q^l of x and cos(h_x, h_y_j) after each layer of one random tanh network (mean over ``pairs`` inputs x)."""
     k_in, k_net = jax.random.split(key)

@@ -183,18 +183,19 @@ def _mehler_kernel(act: Activation, order: int) -> MehlerKernel:
 
 @lru_cache(maxsize=256)
 def _mehler_order(act: Activation, q: float) -> int:
-    """Smallest order in MEHLER_ORDERS whose tail Σ_{k≥K} a_k² is below 1e-17·E[φ²] at variance q."""
-    big = _mehler_kernel(act, MEHLER_ORDERS[-1])
-    with jax.enable_x64(True):
-        a, second = big.coefficients(jnp.asarray(q))
-        b = np.asarray(a) ** 2
-        second = float(second)
-    if not (math.isfinite(second) and np.all(np.isfinite(b))):
-        raise ActivationError(f"{act.display_name}: E[φ(√q z)²] is not finite at q = {q:g}")
-    tails = np.cumsum(b[::-1])[::-1]  # tails[K] = Σ_{k≥K} b_k
-    for order in MEHLER_ORDERS[:-1]:
-        if tails[order] <= 1e-17 * max(second, 1e-300):
-            return order
+    """Smallest order in MEHLER_ORDERS whose tail Σ_{k≥K} a_k² is below 1e-17·E[φ²] at variance q
+    (coefficients computed to order 256 first, and to 1024 only if that is not enough)."""
+    for trial in (256, MEHLER_ORDERS[-1]):
+        with jax.enable_x64(True):
+            a, second = _mehler_kernel(act, trial).coefficients(jnp.asarray(q))
+            b = np.asarray(a) ** 2
+            second = float(second)
+        if not (math.isfinite(second) and np.all(np.isfinite(b))):
+            raise ActivationError(f"{act.display_name}: E[φ(√q z)²] is not finite at q = {q:g}")
+        tails = np.cumsum(b[::-1])[::-1]  # tails[K] = Σ_{k≥K} b_k
+        for order in MEHLER_ORDERS:
+            if order < trial and tails[order] <= 1e-17 * max(second, 1e-300):
+                return order
     return MEHLER_ORDERS[-1]
 
 

@@ -428,7 +428,7 @@ def _tail_terms(tail):
     return terms
 
 
-_UNROLL_MAX = 256  # beyond this order the loops are scanned (unrolling 1024 terms compiles too slowly)
+_UNROLL_MAX = 0  # orders up to this are unrolled in Python; beyond, scanned (unrolling compiles slowly)
 
 
 def series_gap(b, tail, d):

@@ -220,9 +220,11 @@ class Network:
         return q, d
 
     def _run(self, q0: float, d0, mode: str, record: bool):
+        """Propagate; the "d" mode always records (one compilation serves maps and trajectories)."""
         with x64():
             q_traj = self._q_path(q0)
-            return self._propagate(self._kernels(float(np.max(q_traj))), mode, record, q0, d0)
+            out = self._propagate(self._kernels(float(np.max(q_traj))), mode, record or mode == "d", q0, d0)
+            return out if record else out[:2]
 
     def _q_path(self, q0: float) -> np.ndarray:
         """q after each unit; raises DivergenceError if q explodes. Re-run with a kernel sized for max q."""
