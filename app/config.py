@@ -117,25 +117,36 @@ class Configuration(param.Parameterized):
             "title": pn.widgets.TextInput.from_param(p.title, name="Name"),
             "colour": pn.widgets.ColorPicker.from_param(p.colour, name="Colour", width=60),
             "activation": pn.widgets.TextInput.from_param(
-                p.activation, name="Activation (name or expression in x)",
-                placeholder="tanh, relu, gelu, tanh(x) + 0.1*x ..."),
+                p.activation,
+                name="Activation (name or expression in x)",
+                placeholder="tanh, relu, gelu, tanh(x) + 0.1*x ...",
+            ),
             "method": pn.widgets.Select(name="Method", options=METHOD_LABELS, value=self.method),
-            "scheme": pn.widgets.Select.from_param(p.scheme, name="Scheme",
-                                                   visible=pn.bind(lambda m: m == "standard", method)),
+            "scheme": pn.widgets.Select.from_param(
+                p.scheme, name="Scheme", visible=pn.bind(lambda m: m == "standard", method)
+            ),
             "sigma_w": pn.widgets.FloatSlider.from_param(
-                p.sigma_w, name="σ_w", visible=pn.bind(lambda m, s: m == "standard" and s == "custom", method, p.scheme)),
+                p.sigma_w, name="σ_w", visible=pn.bind(lambda m, s: m == "standard" and s == "custom", method, p.scheme)
+            ),
             "sigma_b": pn.widgets.FloatSlider.from_param(
-                p.sigma_b, name="σ_b", visible=pn.bind(lambda m: m in ("standard", "eoc"), method)),
-            "zeta": pn.widgets.FloatSlider.from_param(p.zeta, name="ζ = C_f'(1)", visible=pn.bind(lambda m: m == "dks", method)),
-            "eta": pn.widgets.FloatSlider.from_param(p.eta, name="η = C_f(0) (leaky ReLU)",
-                                                     visible=pn.bind(lambda m: m == "tat", method)),
-            "tau": pn.widgets.FloatSlider.from_param(p.tau, name="τ = C_f''(1) (smooth φ)",
-                                                     visible=pn.bind(lambda m: m == "tat", method)),
+                p.sigma_b, name="σ_b", visible=pn.bind(lambda m: m in ("standard", "eoc"), method)
+            ),
+            "zeta": pn.widgets.FloatSlider.from_param(
+                p.zeta, name="ζ = C_f'(1)", visible=pn.bind(lambda m: m == "dks", method)
+            ),
+            "eta": pn.widgets.FloatSlider.from_param(
+                p.eta, name="η = C_f(0) (leaky ReLU)", visible=pn.bind(lambda m: m == "tat", method)
+            ),
+            "tau": pn.widgets.FloatSlider.from_param(
+                p.tau, name="τ = C_f''(1) (smooth φ)", visible=pn.bind(lambda m: m == "tat", method)
+            ),
             "architecture": pn.widgets.RadioButtonGroup.from_param(p.architecture, name="Architecture"),
             "shortcut_weight": pn.widgets.FloatSlider.from_param(
-                p.shortcut_weight, name="Shortcut weight w", visible=pn.bind(lambda a: a == "residual", p.architecture)),
-            "depth": pn.widgets.DiscreteSlider(name="Depth L (log scale)", options=self._depth_stops(),
-                                               value=self.depth),
+                p.shortcut_weight, name="Shortcut weight w", visible=pn.bind(lambda a: a == "residual", p.architecture)
+            ),
+            "depth": pn.widgets.DiscreteSlider(
+                name="Depth L (log scale)", options=self._depth_stops(), value=self.depth
+            ),
         }
         w["method"].link(self, value="method")
         self.param.watch(lambda e: setattr(w["method"], "value", e.new), "method")
@@ -143,8 +154,13 @@ class Configuration(param.Parameterized):
         self.param.watch(lambda e: self._sync_depth(w["depth"], e.new), "depth")
         for k, widget in w.items():
             widget.css_classes = [f"sigprop-{k}"]
-        error = pn.pane.Alert(self.param.error, alert_type="danger", visible=pn.bind(bool, self.param.error),
-                              css_classes=["sigprop-error"], margin=(0, 10))
+        error = pn.pane.Alert(
+            self.param.error,
+            alert_type="danger",
+            visible=pn.bind(bool, self.param.error),
+            css_classes=["sigprop-error"],
+            margin=(0, 10),
+        )
         buttons = []
         if on_duplicate is not None:
             b = pn.widgets.Button(name="Duplicate", button_type="light", css_classes=["sigprop-duplicate"])
@@ -154,15 +170,34 @@ class Configuration(param.Parameterized):
             b = pn.widgets.Button(name="Remove", button_type="light", css_classes=["sigprop-remove"])
             b.on_click(lambda _: on_remove(self))
             buttons.append(b)
-        header = pn.pane.HTML(pn.bind(
-            lambda n, c: f'<span style="color:{c};font-weight:bold">■</span> {html.escape(n)}',
-            self.param.title, self.param.colour), margin=0)
-        body = [pn.Row(w["title"], w["colour"]), w["activation"], error, w["method"], w["scheme"], w["sigma_w"],
-                w["sigma_b"], w["zeta"], w["eta"], w["tau"], w["architecture"], w["shortcut_weight"], w["depth"],
-                pn.Row(*buttons)]
+        header = pn.pane.HTML(
+            pn.bind(
+                lambda n, c: f'<span style="color:{c};font-weight:bold">■</span> {html.escape(n)}',
+                self.param.title,
+                self.param.colour,
+            ),
+            margin=0,
+        )
+        body = [
+            pn.Row(w["title"], w["colour"]),
+            w["activation"],
+            error,
+            w["method"],
+            w["scheme"],
+            w["sigma_w"],
+            w["sigma_b"],
+            w["zeta"],
+            w["eta"],
+            w["tau"],
+            w["architecture"],
+            w["shortcut_weight"],
+            w["depth"],
+            pn.Row(*buttons),
+        ]
         self._widgets = w
-        return pn.Card(*body, header=header, collapsible=True, sizing_mode="stretch_width",
-                       css_classes=["sigprop-config"])
+        return pn.Card(
+            *body, header=header, collapsible=True, sizing_mode="stretch_width", css_classes=["sigprop-config"]
+        )
 
     def _depth_stops(self) -> list[int]:
         return sorted(set(DEPTH_STOPS) | {int(self.depth)})

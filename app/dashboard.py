@@ -20,6 +20,12 @@ from .config import METHOD_NAMES, PALETTE, Configuration
 from .live import LivePlot
 from .presets import DEFAULT, PRESETS
 
+TABS = (
+    ("C maps", ("c_map", "one_minus_c")),
+    ("Through the layers", ("c_trajectory", "q_map", "q_trajectory")),
+    ("Activation & NTK", ("activation", "ntk", "ntk_condition")),
+    ("Phase diagram", ("phase",)),
+)
 PLOTS = (
     ("c_map", "1 · Whole-network C map"),
     ("one_minus_c", "2 · Degeneration near c = 1"),
@@ -32,6 +38,7 @@ PLOTS = (
     ("phase", "7 · EOC phase diagram (click to set σ_w², σ_b²)"),
 )
 MAX_CONFIGS = urlstate.MAX_CONFIGS
+PRESENT_TABLE_CSS = "table.sigprop-table { font-size: 150%; }"
 PRESENT_CSS = ":host { font-size: 150%; --bokeh-base-font-size: 18px; --base-font-size: 18px; }"
 FORMULAS = (
     r"C_f'(1) = \prod_{l} C_l'(1),\quad C'(c) = \frac{\sigma_w^2\, q\, \mathbb{E}[\phi'(u)\phi'(v)]}{Q(q)}",
@@ -64,18 +71,37 @@ def warm(configs) -> None:
         cfg.warm()
 
 
-_warmup: threading.Thread | None = None
+_warmup: threading.Thread | None = None  # the warm-up thread (started once per process)
 
 
-def start_warmup(states=DEFAULT) -> threading.Thread:
-    """Once per process: compute the default view in a background thread, so that the server answers at
-    once and the first sessions find the curves cached."""
+def start_warmup(states=DEFAULT, delay: float = 10.0) -> None:
+    """Once per process: compute the default view in a background thread, so that sessions find the curves
+    cached. Under a server it starts ``delay`` s after the event loop runs, or earlier when the first session
+    has loaded (:meth:`Dashboard._load`), so it never competes with the server's start or first page."""
     global _warmup
-    if _warmup is None:
-        _warmup = threading.Thread(target=warm, args=([Configuration(**s) for s in states],), daemon=True,
-                                   name="sigprop-warmup")
+    if _warmup is not None:
+        return
+    _warmup = threading.Thread(
+        target=warm, args=([Configuration(**s) for s in states],), daemon=True, name="sigprop-warmup"
+    )
+    try:
+        from tornado.ioloop import IOLoop
+
+        IOLoop.current().call_later(delay, _start_warmup_now)
+    except RuntimeError:  # no event loop: start now
+        _start_warmup_now()
+
+
+def _start_warmup_now() -> None:
+    if _warmup is not None and _warmup.ident is None:
         _warmup.start()
-    return _warmup
+
+
+def _warm_run() -> bool:
+    """Whether this session is `panel serve --warm`'s start-up run (no browser will connect to it)."""
+    context = getattr(pn.state.curdoc, "session_context", None)
+    request = getattr(context, "request", None)
+    return request is not None and getattr(request, "_request", True) is None
 
 
 class Dashboard(pn.viewable.Viewer):
@@ -101,9 +127,10 @@ class Dashboard(pn.viewable.Viewer):
         self._structure = None
         self._phase_state = None
         self._live: dict[str, LivePlot] = {}
-        self._plot_cards = pn.FlexBox(sizing_mode="stretch_width", css_classes=["sigprop-plots"])
+        self._plot_cards = pn.Tabs(dynamic=True, sizing_mode="stretch_width", css_classes=["sigprop-plots"])
         self._config_column = pn.Column(sizing_mode="stretch_width")
         self._layout = None
+        self._tables: list = []
         states = None
         if configurations is None and self._location is not None:
             decoded = urlstate.decode(pn.state.session_args or {})
@@ -118,11 +145,13 @@ class Dashboard(pn.viewable.Viewer):
         if defer:
             for cfg in configs:
                 cfg.blocking = False
-            pn.state.onload(self._load)
+            if not _warm_run():
+                pn.state.onload(self._load)
         self._set_configurations(configs)
 
     async def _load(self) -> None:
         """After the first page is shown: compute off the server's event loop, then draw."""
+        _start_warmup_now()
         await asyncio.get_running_loop().run_in_executor(None, warm, list(self.configurations))
         for cfg in self.configurations:
             cfg.blocking = True
@@ -218,11 +247,22 @@ class Dashboard(pn.viewable.Viewer):
         with hold():
             if force or sig != self._structure:
                 self._structure = sig
-                self._live = {k: LivePlot(spec, self.configurations, self.fontscale)
-                              for k, spec in plots.SPECS.items()}
-                self._plot_cards[:] = [self._plot_card(key, title) for key, title in PLOTS]
+                self._live = {}  # built when their tab is first shown (a session starts with tab 1 only)
+                active_tab = self._plot_cards.active
+                self._plot_cards[:] = [
+                    (
+                        name,
+                        pn.param.ParamFunction(
+                            lambda keys=keys: self._tab(keys), lazy=True, sizing_mode="stretch_width"
+                        ),
+                    )
+                    for name, keys in TABS
+                ]
+                self._plot_cards.active = active_tab
                 for view in (self._config_column, self._plot_cards):
                     view.stylesheets = [PRESENT_CSS] if self.presentation else []
+                for table in self._tables:
+                    table.stylesheets = [TABLE_CSS, PRESENT_TABLE_CSS] if self.presentation else [TABLE_CSS]
             else:
                 for live in self._live.values():
                     live.update(self.configurations)
@@ -249,23 +289,47 @@ class Dashboard(pn.viewable.Viewer):
         kw = {"active": self.active} if key == "phase" else {}
         return plots.BUILDERS[key](self.configurations, backend=backend, fontscale=self.fontscale, **kw)
 
+    def _tab(self, keys):
+        return pn.FlexBox(*[self._plot_card(key, dict(PLOTS)[key]) for key in keys], sizing_mode="stretch_width")
+
+    def live(self, key: str) -> LivePlot:
+        """The live Bokeh figure of plot ``key`` (built on first use)."""
+        if key not in self._live:
+            self._live[key] = LivePlot(plots.SPECS[key], self.configurations, self.fontscale)
+        return self._live[key]
+
     def _plot_card(self, key: str, title: str):
         if key == "phase":
-            dmap = hv.DynamicMap(lambda phase_revision: self.figure(key),
-                                 streams=[hv.streams.Params(self, ["phase_revision"])])
+            dmap = hv.DynamicMap(
+                lambda phase_revision: self.figure(key), streams=[hv.streams.Params(self, ["phase_revision"])]
+            )
             tap = hv.streams.Tap(source=dmap, x=None, y=None)
             tap.add_subscriber(self._on_tap)
             pane = pn.pane.HoloViews(dmap, sizing_mode="stretch_width", css_classes=[f"sigprop-plot-{key}"])
         else:
-            pane = pn.pane.Bokeh(self._live[key].figure, sizing_mode="stretch_width",
-                                 css_classes=[f"sigprop-plot-{key}"])
-        buttons = [pn.widgets.FileDownload(callback=self._exporter(key, fmt), filename=f"sigprop_{key}.{fmt}",
-                                           label=fmt.upper(), button_type="light", width=70,
-                                           css_classes=[f"sigprop-export-{key}-{fmt}"])
-                   for fmt in export.FORMATS]
-        return pn.Column(pn.pane.Markdown(f"**{title}**", margin=(0, 10)), pane, pn.Row(*buttons),
-                         sizing_mode="stretch_width", min_width=420, styles={"flex": "1 1 45%"},
-                         css_classes=[f"sigprop-card-{key}"])
+            pane = pn.pane.Bokeh(
+                self.live(key).figure, sizing_mode="stretch_width", css_classes=[f"sigprop-plot-{key}"]
+            )
+        buttons = [
+            pn.widgets.FileDownload(
+                callback=self._exporter(key, fmt),
+                filename=f"sigprop_{key}.{fmt}",
+                label=fmt.upper(),
+                button_type="light",
+                width=70,
+                css_classes=[f"sigprop-export-{key}-{fmt}"],
+            )
+            for fmt in export.FORMATS
+        ]
+        return pn.Column(
+            pn.pane.Markdown(f"**{title}**", margin=(0, 10)),
+            pane,
+            pn.Row(*buttons),
+            sizing_mode="stretch_width",
+            min_width=420,
+            styles={"flex": "1 1 45%"},
+            css_classes=[f"sigprop-card-{key}"],
+        )
 
     def _exporter(self, key: str, fmt: str):
         def callback():
@@ -316,8 +380,13 @@ class Dashboard(pn.viewable.Viewer):
         out = []
         for cfg in self.configurations:
             cv = cfg.compute()
-            out.append({"configuration": cfg.label(), "method": METHOD_NAMES[cfg.method],
-                        **(cv.constants if cv is not None else {})})
+            out.append(
+                {
+                    "configuration": cfg.label(),
+                    "method": METHOD_NAMES[cfg.method],
+                    **(cv.constants if cv is not None else {}),
+                }
+            )
         return out
 
     def _constants_html(self, revision=None) -> str:
@@ -328,8 +397,10 @@ class Dashboard(pn.viewable.Viewer):
         head = "".join(f"<th>{html.escape(k)}</th>" for k in ("configuration", "method", *keys))
         body = "".join(
             f"<tr><td>{_swatch(cfg)}</td><td>{r['method']}</td>"
-            + "".join(f"<td>{_fmt(r.get(k))}</td>" for k in keys) + "</tr>"
-            for cfg, r in zip(self.configurations, rows))
+            + "".join(f"<td>{_fmt(r.get(k))}</td>" for k in keys)
+            + "</tr>"
+            for cfg, r in zip(self.configurations, rows)
+        )
         return f'<table class="sigprop-table">{"<tr>" + head + "</tr>"}{body}</table>'
 
     # ---- layout --------------------------------------------------------------------------------------
@@ -339,10 +410,15 @@ class Dashboard(pn.viewable.Viewer):
         apply.on_click(lambda _: self.apply_preset())
         add = pn.widgets.Button(name="+ Add configuration", button_type="success", css_classes=["sigprop-add"])
         add.on_click(lambda _: self.add())
-        present = pn.widgets.Toggle.from_param(self.param.presentation, name="Presentation mode",
-                                               css_classes=["sigprop-present"])
-        active = pn.widgets.Select(name="Phase diagram shows", css_classes=["sigprop-active"],
-                                   options=self._active_options(), value=self.active)
+        present = pn.widgets.Toggle.from_param(
+            self.param.presentation, name="Presentation mode", css_classes=["sigprop-present"]
+        )
+        active = pn.widgets.Select(
+            name="Phase diagram shows",
+            css_classes=["sigprop-active"],
+            options=self._active_options(),
+            value=self.active,
+        )
         active.link(self, value="active")
         self.param.watch(lambda e: setattr(active, "options", self._active_options()), ["configurations"])
         self.param.watch(lambda e: setattr(active, "value", e.new), ["active"])
@@ -354,23 +430,42 @@ class Dashboard(pn.viewable.Viewer):
 
     def _main(self) -> list:
         style = {"font-size": "0.95em"}
-        readouts = pn.pane.HTML(pn.bind(self._readouts_html, self.param.revision), css_classes=["sigprop-readouts"],
-                                sizing_mode="stretch_width", styles=style, stylesheets=[TABLE_CSS])
-        consts = pn.pane.HTML(pn.bind(self._constants_html, self.param.revision), css_classes=["sigprop-constants"],
-                              sizing_mode="stretch_width", styles=style, stylesheets=[TABLE_CSS])
-        formulas = pn.FlexBox(*[pn.pane.LaTeX(f"${f}$", margin=(0, 20)) for f in FORMULAS],
-                              sizing_mode="stretch_width")
+        readouts = pn.pane.HTML(
+            pn.bind(self._readouts_html, self.param.revision),
+            css_classes=["sigprop-readouts"],
+            sizing_mode="stretch_width",
+            styles=style,
+            stylesheets=[TABLE_CSS],
+        )
+        consts = pn.pane.HTML(
+            pn.bind(self._constants_html, self.param.revision),
+            css_classes=["sigprop-constants"],
+            sizing_mode="stretch_width",
+            styles=style,
+            stylesheets=[TABLE_CSS],
+        )
+        self._tables = [readouts, consts]
+        if self.presentation:
+            for table in self._tables:
+                table.stylesheets = [TABLE_CSS, PRESENT_TABLE_CSS]
+        formulas = pn.FlexBox(*[pn.pane.LaTeX(f"${f}$", margin=(0, 20)) for f in FORMULAS], sizing_mode="stretch_width")
         return [
-            pn.pane.Markdown("### Readouts (whole network, input q = 1)", margin=(0, 10)), readouts, formulas,
-            pn.pane.Markdown("### Method constants (φ̂(x) = γ(φ(αx + β) + δ), W ~ N(0, σ_w²/N), b ~ N(0, σ_b²))",
-                             margin=(0, 10)), consts,
+            pn.pane.Markdown("### Readouts (whole network, input q = 1)", margin=(0, 10)),
+            readouts,
+            formulas,
+            pn.pane.Markdown(
+                "### Method constants (φ̂(x) = γ(φ(αx + β) + δ), W ~ N(0, σ_w²/N), b ~ N(0, σ_b²))", margin=(0, 10)
+            ),
+            consts,
             self._plot_cards,
         ]
 
     def _build(self):
         if self._layout is None:
-            self._layout = (pn.Column(*self._controls(), width=380), pn.Column(*self._main(),
-                                                                                 sizing_mode="stretch_width"))
+            self._layout = (
+                pn.Column(*self._controls(), width=380),
+                pn.Column(*self._main(), sizing_mode="stretch_width"),
+            )
         return self._layout
 
     def __panel__(self):
@@ -380,8 +475,9 @@ class Dashboard(pn.viewable.Viewer):
     def template(self):
         """A BootstrapTemplate (no outside font requests) holding the dashboard."""
         sidebar, main = self._build()
-        return pn.template.BootstrapTemplate(title="sigprop · signal propagation laboratory", sidebar=[sidebar],
-                                             main=[main], sidebar_width=400)
+        return pn.template.BootstrapTemplate(
+            title="sigprop · signal propagation laboratory", sidebar=[sidebar], main=[main], sidebar_width=400
+        )
 
     def servable(self, title: str | None = None, **kw):
         return self.template().servable(title=title or "sigprop", **kw)

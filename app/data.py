@@ -9,8 +9,8 @@ and two sessions showing the same configuration share the work.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from functools import wraps
 
 import numpy as np
@@ -68,6 +68,7 @@ def memo(maxsize: int = 256):
 
     return wrap
 
+
 METHODS = ("standard", "eoc", "dks", "tat", "looks_linear")
 SCHEMES = ("he", "lecun", "glorot", "custom")
 
@@ -92,8 +93,13 @@ class Spec:
         """The same spec with the parameters this method ignores reset, so they do not split the cache."""
         d = Spec()
         keep = {"activation", "method", "architecture", "depth"}
-        keep |= {"standard": {"scheme", "sigma_b"} | ({"sigma_w"} if self.scheme == "custom" else set()),
-                 "eoc": {"sigma_b"}, "dks": {"zeta"}, "tat": {"eta", "tau"}, "looks_linear": set()}[self.method]
+        keep |= {
+            "standard": {"scheme", "sigma_b"} | ({"sigma_w"} if self.scheme == "custom" else set()),
+            "eoc": {"sigma_b"},
+            "dks": {"zeta"},
+            "tat": {"eta", "tau"},
+            "looks_linear": set(),
+        }[self.method]
         if self.architecture == "residual":
             keep.add("shortcut_weight")
         return Spec(**{k: (getattr(self, k) if k in keep else getattr(d, k)) for k in self.__dataclass_fields__})
@@ -127,8 +133,14 @@ class Model:
 def _build_network(spec: Spec, phi, sigma_w: float, sigma_b: float):
     if spec.architecture == "residual":
         blocks, per_block = (1, 1) if spec.depth == 1 else (spec.depth // 2, 2)
-        return sp.resnet(phi, blocks=blocks, shortcut_weight=spec.shortcut_weight, layers_per_block=per_block,
-                         sigma_w=sigma_w, sigma_b=sigma_b)
+        return sp.resnet(
+            phi,
+            blocks=blocks,
+            shortcut_weight=spec.shortcut_weight,
+            layers_per_block=per_block,
+            sigma_w=sigma_w,
+            sigma_b=sigma_b,
+        )
     return sp.mlp(phi, depth=spec.depth, sigma_w=sigma_w, sigma_b=sigma_b)
 
 
@@ -142,8 +154,9 @@ def model(spec: Spec) -> Model:
     """Build φ, apply the method and build the network. Raises sigprop's errors unchanged."""
     phi = sp.activation(spec.activation)
     if spec.method == "standard" and spec.scheme == "custom":
-        return Model(spec, phi, None, _build_network(spec, phi, spec.sigma_w, spec.sigma_b), phi,
-                     spec.sigma_w, spec.sigma_b)
+        return Model(
+            spec, phi, None, _build_network(spec, phi, spec.sigma_w, spec.sigma_b), phi, spec.sigma_w, spec.sigma_b
+        )
     if spec.method == "standard":
         res = sp.standard(phi, scheme=spec.scheme, sigma_b=spec.sigma_b)
     elif spec.method == "eoc":
@@ -214,9 +227,9 @@ def curves(spec: Spec) -> Curves:
     return Curves(
         depths=tuple(u * per_unit for u in units),
         c_maps=1.0 - gaps[list(units), :n1],
-        one_minus=gaps[-1, n1 + n2:],
+        one_minus=gaps[-1, n1 + n2 :],
         layers=rows * per_unit,
-        c_traj=1.0 - gaps[rows, n1:n1 + n2],
+        c_traj=1.0 - gaps[rows, n1 : n1 + n2],
         q_traj=_np(net.q_trajectory(1.0))[rows],
         q_map=_np(sp.q_map(m.phi_hat, Q_GRID, sigma_w=m.sigma_w, sigma_b=m.sigma_b)),
         phi_x=_np(m.phi(X_GRID)),
@@ -279,3 +292,12 @@ def ntk(spec: Spec) -> NTK:
     cond = _np(sp.ntk_condition_numbers(m.net))
     bound = float(sp.ntk_bound(spec.zeta)) if spec.method == "dks" else None
     return NTK(layers, per_layer[list(layers)], _np(res.total) / (depth + 1), bound, np.arange(len(cond)), cond)
+
+
+@memo(64)
+def c_map_rows(spec: Spec, depths: tuple[int, ...]) -> np.ndarray:
+    """C_f(c) on C_GRID of the depth-d sub-network for each d in ``depths`` (clipped to the network's depth)."""
+    net = model(spec).net
+    per_unit = int(net.depth) // int(net.length)
+    traj = _np(net.c_trajectory(C_GRID))
+    return traj[[min(int(d) // per_unit, traj.shape[0] - 1) for d in depths]]

@@ -25,10 +25,18 @@ class LivePlot:
 
     def __init__(self, spec: PlotSpec, configs, fontscale: float = 1.0, height: int = 340):
         self.spec = spec
-        fig = figure(title=spec.title, x_axis_label=spec.xlabel, y_axis_label=spec.ylabel,
-                     x_axis_type="log" if spec.logx else "linear", y_axis_type="log" if spec.logy else "linear",
-                     height=int(height * max(1.0, 0.8 * fontscale)), sizing_mode="stretch_width", min_width=300,
-                     tools="pan,wheel_zoom,box_zoom,reset,save", toolbar_location="right")
+        fig = figure(
+            title=spec.title,
+            x_axis_label=spec.xlabel,
+            y_axis_label=spec.ylabel,
+            x_axis_type="log" if spec.logx else "linear",
+            y_axis_type="log" if spec.logy else "linear",
+            height=int(height * max(1.0, 0.8 * fontscale)),
+            sizing_mode="stretch_width",
+            min_width=300,
+            tools="pan,wheel_zoom,box_zoom,reset,save",
+            toolbar_location="right",
+        )
         if spec.ylim:
             fig.y_range = Range1d(*spec.ylim)
         lines = []
@@ -46,8 +54,11 @@ class LivePlot:
                     lines.append(r)
             self.sources.append(srcs)
             self._tokens.append(self._token(cfg))
-        fig.add_tools(HoverTool(renderers=lines, tooltips=[("", "$name"), (spec.xlabel, "@x{0.[0000]}"),
-                                                          (spec.ylabel, "@y{0.[0000]}")]))
+        fig.add_tools(
+            HoverTool(
+                renderers=lines, tooltips=[("", "$name"), (spec.xlabel, "@x{0.[0000]}"), (spec.ylabel, "@y{0.[0000]}")]
+            )
+        )
         if fig.legend:
             fig.legend.location = spec.legend
             fig.legend.click_policy = "hide"
@@ -65,8 +76,17 @@ class LivePlot:
         if s.y2 is not None:
             return fig.varea(x="x", y1="y", y2="y2", source=src, fill_color=colour, fill_alpha=s.alpha)
         kw = {"legend_label": s.label} if s.legend else {}
-        return fig.line("x", "y", source=src, color=colour, line_width=s.width, line_dash=s.dash,
-                        line_alpha=s.alpha, name=s.label, **kw)
+        return fig.line(
+            "x",
+            "y",
+            source=src,
+            color=colour,
+            line_width=s.width,
+            line_dash=s.dash,
+            line_alpha=s.alpha,
+            name=s.label,
+            **kw,
+        )
 
     @staticmethod
     def _token(cfg):

@@ -73,17 +73,31 @@ def _identity(grid) -> tuple[Series, ...]:
 # ---- the series of each plot --------------------------------------------------------------------------
 
 
+def _depth_label(cfg, k: int, depths) -> str:
+    return f"{cfg.label()} · L={depths[k]}" if depths else f"{cfg.label()} · L^({k + 1}/{data.N_DEPTHS})"
+
+
 def _c_map(cfg, cv, depths=None):
     n = len(depths) if depths else data.N_DEPTHS
     if cv is None:
-        return [Series(cfg.label() if k == n - 1 else f"{cfg.label()} · depth {k}", EMPTY, EMPTY,
-                       legend=k == n - 1) for k in range(n)]
-    ds, maps = (depths, data.c_map_rows(cfg.spec(), tuple(depths))) if depths else (cv.depths, cv.c_maps)
+        return [
+            Series(cfg.label() if k == n - 1 else _depth_label(cfg, k, depths), EMPTY, EMPTY, legend=k == n - 1)
+            for k in range(n)
+        ]
+    maps = data.c_map_rows(cfg.spec(), tuple(depths)) if depths else cv.c_maps
     out = []
-    for k, d in enumerate(ds):
+    for k in range(n):
         last = k == n - 1
-        out.append(Series(cfg.label() if last else f"{cfg.label()} · depth {k}", data.C_GRID, maps[k],
-                          width=2.5 if last else 1.3, alpha=1.0 if last else 0.3 + 0.5 * k / n, legend=last))
+        out.append(
+            Series(
+                cfg.label() if last else _depth_label(cfg, k, depths),
+                data.C_GRID,
+                maps[k],
+                width=2.5 if last else 1.3,
+                alpha=1.0 if last else 0.3 + 0.5 * k / n,
+                legend=last,
+            )
+        )
     return out
 
 
@@ -92,9 +106,17 @@ def _one_minus(cfg, cv):
 
 
 def _c_traj(cfg, cv):
-    return [Series(cfg.label() if j == 0 else f"{cfg.label()} · c0={c0}", cv.layers if cv else EMPTY,
-                   cv.c_traj[:, j] if cv else EMPTY, width=2.0, dash=DASH[j], legend=j == 0)
-            for j, c0 in enumerate(data.C0S)]
+    return [
+        Series(
+            cfg.label() if j == 0 else f"{cfg.label()} · c0={c0}",
+            cv.layers if cv else EMPTY,
+            cv.c_traj[:, j] if cv else EMPTY,
+            width=2.0,
+            dash=DASH[j],
+            legend=j == 0,
+        )
+        for j, c0 in enumerate(data.C0S)
+    ]
 
 
 def _q_map(cfg, cv):
@@ -107,21 +129,44 @@ def _q_traj(cfg, cv):
 
 def _activation(cfg, cv):
     x = data.X_GRID if cv else EMPTY
-    return [Series(cfg.label(), x, cv.phi_hat_x if cv else EMPTY),
-            Series(f"{cfg.label()} · original φ", x, cv.phi_x if cv else EMPTY, width=1.5, dash="dotted",
-                   alpha=0.8, legend=False)]
+    return [
+        Series(cfg.label(), x, cv.phi_hat_x if cv else EMPTY),
+        Series(
+            f"{cfg.label()} · original φ",
+            x,
+            cv.phi_x if cv else EMPTY,
+            width=1.5,
+            dash="dotted",
+            alpha=0.8,
+            legend=False,
+        ),
+    ]
 
 
 def _ntk(cfg, cv):
     nt = cfg.extra("ntk") if cv is not None else None
     band = (data.NTK_C, data.NTK_C - nt.bound, data.NTK_C + nt.bound) if nt and nt.bound is not None else None
-    out = [Series(f"{cfg.label()} · DKS bound", *(band[:2] if band else (EMPTY, EMPTY)),
-                  y2=band[2] if band else EMPTY, alpha=0.08, legend=False)]
+    out = [
+        Series(
+            f"{cfg.label()} · DKS bound",
+            *(band[:2] if band else (EMPTY, EMPTY)),
+            y2=band[2] if band else EMPTY,
+            alpha=0.08,
+            legend=False,
+        )
+    ]
     for j in range(3):
         ok = nt is not None and j < len(nt.layers)
-        out.append(Series(cfg.label() if j == 0 else f"{cfg.label()} · Θ layer {'L/2' if j == 1 else 'L'}",
-                          data.NTK_C if ok else EMPTY, nt.per_layer[j] if ok else EMPTY, width=2.0, dash=DASH[j],
-                          legend=j == 0))
+        out.append(
+            Series(
+                cfg.label() if j == 0 else f"{cfg.label()} · Θ layer {'L/2' if j == 1 else 'L'}",
+                data.NTK_C if ok else EMPTY,
+                nt.per_layer[j] if ok else EMPTY,
+                width=2.0,
+                dash=DASH[j],
+                legend=j == 0,
+            )
+        )
     return out
 
 
@@ -131,20 +176,61 @@ def _ntk_cond(cfg, cv):
 
 
 SPECS = {
-    "c_map": PlotSpec("c_map", "C_f(c) at depths L^(k/4) (faint: shallower)",
-                      "input cosine c", "output cosine C_f(c)", _c_map, _identity(data.C_GRID), legend="top_left"),
-    "one_minus_c": PlotSpec("one_minus_c", "1 − C_f(c) near c = 1 (below identity: degenerate)",
-                            "1 − c", "1 − C_f(c)", _one_minus, _identity(data.D_GRID), logx=True, logy=True),
-    "c_trajectory": PlotSpec("c_trajectory", "c_l vs layer; c0 = −0.5, 0, 0.5, 0.9 (solid → dash-dot)", "layer l", "cosine c_l", _c_traj),
-    "q_map": PlotSpec("q_map", "Per-layer Q map (q*: crossing the identity)", "input variance q",
-                      "Q(q)", _q_map, _identity(data.Q_GRID), legend="top_left"),
-    "q_trajectory": PlotSpec("q_trajectory", "q_l vs layer (q_0 = 1)", "layer l", "variance q_l", _q_traj,
-                             logy=True, legend="top_left"),
-    "activation": PlotSpec("activation", "φ̂ (solid) and original φ (dotted)",
-                           "pre-activation x", "φ̂(x)", _activation, legend="top_left"),
-    "ntk": PlotSpec("ntk", "Θ_l(c), l = 0, L/2, L (solid → dotted); band: DKS bound",
-                    "input cosine c", "Θ_l(c)", _ntk, legend="top_left", ylim=(-1.5, 2.5)),
-    "ntk_condition": PlotSpec("ntk_condition", "NTK condition number κ (16 points on a circle)", "depth l", "κ", _ntk_cond, logy=True, legend="top_left"),
+    "c_map": PlotSpec(
+        "c_map",
+        "C_f(c) at depths L^(k/4) (faint: shallower)",
+        "input cosine c",
+        "output cosine C_f(c)",
+        _c_map,
+        _identity(data.C_GRID),
+        legend="top_left",
+    ),
+    "one_minus_c": PlotSpec(
+        "one_minus_c",
+        "1 − C_f(c) near c = 1 (below identity: degenerate)",
+        "1 − c",
+        "1 − C_f(c)",
+        _one_minus,
+        _identity(data.D_GRID),
+        logx=True,
+        logy=True,
+    ),
+    "c_trajectory": PlotSpec(
+        "c_trajectory", "c_l vs layer; c0 = −0.5, 0, 0.5, 0.9 (solid → dash-dot)", "layer l", "cosine c_l", _c_traj
+    ),
+    "q_map": PlotSpec(
+        "q_map",
+        "Per-layer Q map (q*: crossing the identity)",
+        "input variance q",
+        "Q(q)",
+        _q_map,
+        _identity(data.Q_GRID),
+        legend="top_left",
+    ),
+    "q_trajectory": PlotSpec(
+        "q_trajectory", "q_l vs layer (q_0 = 1)", "layer l", "variance q_l", _q_traj, logy=True, legend="top_left"
+    ),
+    "activation": PlotSpec(
+        "activation", "φ̂ (solid) and original φ (dotted)", "pre-activation x", "φ̂(x)", _activation, legend="top_left"
+    ),
+    "ntk": PlotSpec(
+        "ntk",
+        "Θ_l(c), l = 0, L/2, L (solid → dotted); band: DKS bound",
+        "input cosine c",
+        "Θ_l(c)",
+        _ntk,
+        legend="top_left",
+        ylim=(-1.5, 2.5),
+    ),
+    "ntk_condition": PlotSpec(
+        "ntk_condition",
+        "NTK condition number κ (16 points on a circle)",
+        "depth l",
+        "κ",
+        _ntk_cond,
+        logy=True,
+        legend="top_left",
+    ),
 }
 
 
@@ -160,10 +246,23 @@ def _hv_series(s: Series, colour: str, spec: PlotSpec, backend: str):
         return el.opts(backend=backend, **style)
     el = hv.Curve((s.x, s.y), kdims=[kd], vdims=[vd], label=s.label)
     if backend == "matplotlib":
-        return el.opts(color=colour, linewidth=s.width, linestyle=MPL_DASH[s.dash], alpha=s.alpha,
-                       show_legend=s.legend, backend=backend)
-    return el.opts(color=colour, line_width=s.width, line_dash=s.dash, alpha=s.alpha, show_legend=s.legend,
-                   tools=["hover"], backend=backend)
+        return el.opts(
+            color=colour,
+            linewidth=s.width,
+            linestyle=MPL_DASH[s.dash],
+            alpha=s.alpha,
+            show_legend=s.legend,
+            backend=backend,
+        )
+    return el.opts(
+        color=colour,
+        line_width=s.width,
+        line_dash=s.dash,
+        alpha=s.alpha,
+        show_legend=s.legend,
+        tools=["hover"],
+        backend=backend,
+    )
 
 
 def to_holoviews(spec: PlotSpec, configs, backend: str = "bokeh", fontscale: float = 1.0, **kw):
@@ -171,8 +270,16 @@ def to_holoviews(spec: PlotSpec, configs, backend: str = "bokeh", fontscale: flo
     items = [_hv_series(s, GREY, spec, backend) for s in spec.reference]
     for cfg in configs:
         items += [_hv_series(s, cfg.colour, spec, backend) for s in spec.series(cfg, cfg.compute(), **kw)]
-    opts = {"title": spec.title, "logx": spec.logx, "logy": spec.logy, "show_grid": True, "fontscale": fontscale,
-            "legend_position": spec.legend, "xlabel": spec.xlabel, "ylabel": spec.ylabel}
+    opts = {
+        "title": spec.title,
+        "logx": spec.logx,
+        "logy": spec.logy,
+        "show_grid": True,
+        "fontscale": fontscale,
+        "legend_position": spec.legend,
+        "xlabel": spec.xlabel,
+        "ylabel": spec.ylabel,
+    }
     if spec.ylim:
         opts["ylim"] = spec.ylim
     if backend == "matplotlib":
@@ -235,8 +342,12 @@ def phase_plot(configs, active=0, backend="bokeh", fontscale=1.0):
     red: chaotic), the χ₁ = 1 line and the configuration's point (σ_w², σ_b²) when it uses φ unshaped."""
     cfg = configs[min(active, len(configs) - 1)] if configs else None
     kd = ["σ_w²", "σ_b²"]
-    img = hv.Image(np.full((2, 2), np.nan), bounds=(data.SW2_GRID[0], data.SB2_GRID[0], data.SW2_GRID[-1],
-                                                     data.SB2_GRID[-1]), kdims=kd, vdims=["log10 χ₁"])
+    img = hv.Image(
+        np.full((2, 2), np.nan),
+        bounds=(data.SW2_GRID[0], data.SB2_GRID[0], data.SW2_GRID[-1], data.SB2_GRID[-1]),
+        kdims=kd,
+        vdims=["log10 χ₁"],
+    )
     line, pts, title = hv.Contours([], kdims=kd), hv.Points([], kdims=kd), "EOC phase diagram"
     p, inputs = None, None
     try:
@@ -249,8 +360,9 @@ def phase_plot(configs, active=0, backend="bokeh", fontscale=1.0):
     if p is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
             logchi = np.log10(p.chi1)
-        img = hv.Image((p.sw2, p.sb2, logchi, p.chi1, p.xi_c, p.q_star), kdims=kd,
-                       vdims=["log10 χ₁", "χ₁", "ξ_c", "q*"])
+        img = hv.Image(
+            (p.sw2, p.sb2, logchi, p.chi1, p.xi_c, p.q_star), kdims=kd, vdims=["log10 χ₁", "χ₁", "ξ_c", "q*"]
+        )
         line = hv.operation.contours(img, levels=[0.0], filled=False)
         pts = hv.Points([inputs[1]] if inputs[1] else [], kdims=kd, label=cfg.label())
         title = f"Phase diagram of φ = {inputs[0].name} (blue: ordered χ₁ < 1, red: chaotic; line: χ₁ = 1)"
@@ -265,8 +377,9 @@ def phase_plot(configs, active=0, backend="bokeh", fontscale=1.0):
     img = img.opts(cmap="RdBu_r", clim=(-1, 1), colorbar=True, tools=["hover", "tap"], backend=backend)
     line = line.opts(color="black", line_width=2, backend=backend)
     pts = pts.opts(color=colour, size=14, line_color="black", tools=["hover"], backend=backend)
-    return (img * line * pts).opts(title=title, responsive=True, height=340, min_width=300, fontscale=fontscale,
-                                   backend=backend)
+    return (img * line * pts).opts(
+        title=title, responsive=True, height=340, min_width=300, fontscale=fontscale, backend=backend
+    )
 
 
 BUILDERS = {

@@ -23,7 +23,7 @@ PRESETS: dict[str, dict] = {
     },
     "Deep ReLU degenerates even at the EOC": {
         "text": "ReLU at its edge of chaos (σ_w² = 2, σ_b = 0): C_f(c) flattens towards 1 as L grows, "
-                "1 − c_l ~ 9π²/(2l²).",
+        "1 − c_l ~ 9π²/(2l²).",
         "configs": (
             _c("ReLU EOC L=10", PALETTE[2], activation="relu", method="eoc", depth=10),
             _c("ReLU EOC L=100", PALETTE[0], activation="relu", method="eoc", depth=100),
@@ -45,8 +45,7 @@ PRESETS: dict[str, dict] = {
         ),
     },
     "Looks-Linear is the identity": {
-        "text": "Looks-Linear (CReLU, mirrored orthogonal weights) is exactly linear at init: C_f(c) = c at any "
-                "depth.",
+        "text": "Looks-Linear (CReLU, mirrored orthogonal weights) is exactly linear at init: C_f(c) = c at any depth.",
         "configs": (
             _c("ReLU · Looks-Linear", PALETTE[4], activation="relu", method="looks_linear", depth=1000),
             _c("ReLU · EOC", PALETTE[0], activation="relu", method="eoc", depth=1000),

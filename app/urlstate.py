@@ -12,9 +12,21 @@ from urllib.parse import parse_qs, urlencode
 
 from .config import Configuration
 
-SHORT = {"title": "name", "colour": "col", "activation": "act", "method": "m", "scheme": "s", "sigma_w": "sw",
-         "sigma_b": "sb", "zeta": "zeta", "eta": "eta", "tau": "tau", "architecture": "arch",
-         "shortcut_weight": "w", "depth": "L"}
+SHORT = {
+    "title": "name",
+    "colour": "col",
+    "activation": "act",
+    "method": "m",
+    "scheme": "s",
+    "sigma_w": "sw",
+    "sigma_b": "sb",
+    "zeta": "zeta",
+    "eta": "eta",
+    "tau": "tau",
+    "architecture": "arch",
+    "shortcut_weight": "w",
+    "depth": "L",
+}
 LONG = {v: k for k, v in SHORT.items()}
 MAX_CONFIGS = 8
 

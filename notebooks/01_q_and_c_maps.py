@@ -50,7 +50,7 @@ import panel as pn
 import sigprop as sp
 
 hv.extension("bokeh")
-pn.extension()
+pn.extension("katex", notifications=True)  # the dashboard at the end uses both
 
 # %% [markdown]
 # ## The maps of one layer
@@ -118,7 +118,7 @@ c_plot = hv.Overlay([hv.Curve((cs, cs), "c", "C(c)", label="identity").opts(**di
 # `sp.mlp` describes a depth-$L$ network; `net.q_trajectory(q0)` and `net.c_trajectory(c0, q0)` return
 # $q^l$ and $c^l$ for $l = 0, \dots, L$ (row 0 is the input).
 #
-# Now the real thing. We draw random networks of width $N = 1024$, push through them one input $x$ with
+# Now the real thing. We draw random networks of width $N = 1024$, push through them inputs $x$ with
 # $\lVert x\rVert^2/N = q^0$ and four partners $y_j$ with cosines $c^0_j$ to $x$, and measure the length and
 # the cosines after each layer. The infinite-width theory should agree up to fluctuations of order
 # $1/\sqrt N \approx 0.03$ per network and input (and a bias of order $1/N$). We average over 8 networks
@@ -141,17 +141,17 @@ def simulate(key, width=1024, pairs=16):
     x, x_perp = e[:, :pairs, None], e[:, pairs:, None]
     ys = c0s * x + np.sqrt(1 - c0s**2) * x_perp  # (width, pairs, 4): y_j has cosine c0_j to x
     h = jnp.sqrt(q0 * width) * jnp.concatenate([x, ys], axis=2).reshape(width, -1)
-    qs, cos = [], []
-    for k in jax.random.split(k_net, depth):
+
+    def layer(h, k):
         kw, kb = jax.random.split(k)
         w = sw / jnp.sqrt(width) * jax.random.normal(kw, (width, width))
         h = w @ jnp.tanh(h) + sb * jax.random.normal(kb, (width, 1))
         g = h.reshape(width, pairs, 5)
         norms = jnp.linalg.norm(g, axis=0)
-        qs.append(jnp.mean(norms[:, 0] ** 2) / width)
-        cos.append(jnp.mean(jnp.einsum("np,npj->pj", g[:, :, 0], g[:, :, 1:]) / (norms[:, :1] * norms[:, 1:]),
-                            axis=0))
-    return jnp.stack(qs), jnp.stack(cos)
+        cos = jnp.einsum("np,npj->pj", g[:, :, 0], g[:, :, 1:]) / (norms[:, :1] * norms[:, 1:])
+        return h, (jnp.mean(norms[:, 0] ** 2) / width, jnp.mean(cos, axis=0))
+
+    return jax.lax.scan(layer, h, jax.random.split(k_net, depth))[1]
 
 
 n_nets, width = 8, 1024
@@ -170,7 +170,7 @@ assert np.all(np.abs(c_sim - c_theory[1:]) < 4 * c_se + 2 / width)
 
 # %% [markdown]
 # The theory is exact for $N \to \infty$, and already accurate at $N = 1024$. This network, with
-# $\sigma_w = 2$, is *chaotic*: every cosine flows to the same fixed point $c^* < 1$, so nearby inputs
+# $\sigma_w = 2$, is *chaotic*: every cosine flows towards the same fixed point $c^* < 1$, so nearby inputs
 # are pushed apart and distant ones are pulled together, until the network has forgotten how similar its
 # inputs were.
 
@@ -205,3 +205,18 @@ def c_map_view(sigma_w, depth):
 
 
 pn.Row(pn.Column(w_sigma, w_depth), pn.bind(c_map_view, w_sigma, w_depth))
+
+# %% [markdown]
+# ## The whole laboratory, inline
+#
+# The sigprop dashboard (`make app` serves it in a browser) also runs inside a notebook. It compares
+# several configurations (activation × initialisation × architecture × depth) in every plot of this course:
+# C maps, degeneration near $c = 1$, trajectories, Q maps, the transformed activations, the NTK and the
+# phase diagram. Add, duplicate and edit configurations in the left column.
+
+# %%
+from sigprop_app import Dashboard
+
+dashboard = Dashboard(sync_url=False)
+assert all(cfg.compute() is not None for cfg in dashboard.configurations), [c.error for c in dashboard.configurations]
+dashboard

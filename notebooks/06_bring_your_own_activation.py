@@ -34,7 +34,7 @@ import panel as pn
 import sigprop as sp
 
 hv.extension("bokeh")
-pn.extension()
+pn.extension("katex")
 
 expression = "x * tanh(softplus(x))"
 phi = sp.activation(expression)

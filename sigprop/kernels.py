@@ -191,12 +191,25 @@ class GeluKernel(_SmoothClosedForm):
         return jnp.sqrt(tau2) * (4 - 4 * tau2 + 3 * tau2**2) / (2 * math.pi * jnp.sqrt(q))
 
 
+@jax.custom_jvp
+def _half_one_minus_exp_neg_2q(q):
+    """(1 − e^{−2q})/2 with the derivative e^{−2q} computed directly (JAX differentiates expm1 as expm1 + 1,
+    which cancels for large q)."""
+    return -jnp.expm1(-2 * q) / 2
+
+
+@_half_one_minus_exp_neg_2q.defjvp
+def _half_one_minus_exp_neg_2q_jvp(primals, tangents):
+    (q,), (dq,) = primals, tangents
+    return _half_one_minus_exp_neg_2q(q), jnp.exp(-2 * q) * dq
+
+
 @dataclass(frozen=True)
 class SinKernel(_SmoothClosedForm):
     """φ = sin: ``E[sin u sin v] = e^{−q} sinh(qc)``, ``E[cos u cos v] = e^{−q} cosh(qc)``."""
 
     def second_moment(self, q):
-        return -jnp.expm1(-2 * q) / 2
+        return _half_one_minus_exp_neg_2q(q)
 
     def mean(self, q):
         return 0.0 * q

@@ -80,6 +80,15 @@ def _prepare(phi, q, sigma_w, sigma_b):
     return phi, q, check_scale("sigma_w", sigma_w) ** 2, check_scale("sigma_b", sigma_b) ** 2
 
 
+def _prepare_scalar_q(phi, q, sigma_w, sigma_b):
+    """As :func:`_prepare`, for the C-map functions, whose two inputs share one variance q (a scalar)."""
+    phi, q_arr, sw2, sb2 = _prepare(phi, q, sigma_w, sigma_b)
+    if q_arr.size != 1:
+        raise ConfigurationError(f"q must be a single variance (both inputs of a C map share it), got shape "
+                                 f"{q_arr.shape}; loop over q values or use q_map for many variances")
+    return phi, float(q_arr.reshape(())), sw2, sb2
+
+
 # --------------------------------------------------------------------------------------------------
 # jitted kernels (the dual kernel object is a static argument: one compilation per kernel)
 # --------------------------------------------------------------------------------------------------
@@ -142,8 +151,7 @@ def q_map_slope(phi, q, sigma_w: float = 1.0, sigma_b: float = 0.0):
 def one_minus_c_map(phi, one_minus_c, q: float = 1.0, sigma_w: float = 1.0, sigma_b: float = 0.0):
     """1 − C(1 − d) = σ_w² ½E[(φ(u) − φ(v))²] / Q(q), accurate in relative terms down to d ~ 1e-12."""
     d = check_array("one_minus_c", one_minus_c, 0.0, 2.0)
-    phi, q_arr, sw2, sb2 = _prepare(phi, q, sigma_w, sigma_b)
-    q = float(q_arr)
+    phi, q, sw2, sb2 = _prepare_scalar_q(phi, q, sigma_w, sigma_b)
     with x64():
         kern = phi.kernel(q)
         _layer_output_variance(phi, kern, q, sw2, sb2)
@@ -161,8 +169,7 @@ def c_map(phi, c, q: float = 1.0, sigma_w: float = 1.0, sigma_b: float = 0.0):
 def c_map_slope(phi, c, q: float = 1.0, sigma_w: float = 1.0, sigma_b: float = 0.0):
     """C'(c) = σ_w² q E[φ'(u)φ'(v)] / Q(q)."""
     c = check_array("c", c, -1.0, 1.0)
-    phi, q_arr, sw2, sb2 = _prepare(phi, q, sigma_w, sigma_b)
-    q = float(q_arr)
+    phi, q, sw2, sb2 = _prepare_scalar_q(phi, q, sigma_w, sigma_b)
     with x64():
         kern = phi.kernel(q)
         _layer_output_variance(phi, kern, q, sw2, sb2)
@@ -172,8 +179,7 @@ def c_map_slope(phi, c, q: float = 1.0, sigma_w: float = 1.0, sigma_b: float = 0
 
 def c_map_curvature(phi, q: float = 1.0, sigma_w: float = 1.0, sigma_b: float = 0.0) -> float:
     """C''(1) = σ_w² q² E[φ''(u)²] / Q(q); ``inf`` when φ' jumps (ReLU family, ELU's φ'' is finite)."""
-    phi, q_arr, sw2, sb2 = _prepare(phi, q, sigma_w, sigma_b)
-    q = float(q_arr)
+    phi, q, sw2, sb2 = _prepare_scalar_q(phi, q, sigma_w, sigma_b)
     with x64():
         kern = phi.kernel(q)
         _layer_output_variance(phi, kern, q, sw2, sb2)

@@ -7,12 +7,13 @@ named constants.
 
 Shaping (DKS, TAT) follows Martens et al. 2021 (arXiv:2110.01765) and Zhang et al. 2022 (arXiv:2203.08120)
 and the semantics of the reference library google-deepmind/dks: φ̂(x) = γ(φ(αx + β) + δ), local maps at
-q = 1, γ and δ in closed form, α and β (TAT: and δ) by Newton's method. Unlike the reference library the
-root is chosen by a rule rather than by "first start that converges": among the roots found from a fixed
-set of starts (plus a warm start from the nearest cached target), the one with the smallest α — the
-most linear φ̂ — after the sign canonicalisation α > 0 (all conditions are even in α) and, for odd φ, β ≥ 0
-(the conditions are invariant under (β, δ) → (−β, −δ)). Results are cached (LRU), so moving a depth slider
-back and forth is instantaneous and continuous.
+q = 1, γ and δ in closed form, α and β (TAT: and δ) by Newton's method with jax.jacfwd Jacobians. Unlike the
+reference library (first start that converges, which can jump between roots as the depth changes), the root
+is defined by continuation: at an anchor target where φ̂ is nearly linear (ξ − 1 = 1e-4, resp. C''(1) = 1e-4)
+take the smallest-α root of a fixed multi-start, then follow the moving target in warm-started steps. So
+the constants are continuous in the depth and independent of the order of calls; sign convention α > 0 (all
+conditions are even in α) and, for odd φ, β ≥ 0 (they are invariant under (β, δ) → (−β, −δ)). Solutions are
+kept in an LRU cache; every loop has a fixed iteration cap.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from types import MappingProxyType
 
@@ -152,22 +153,25 @@ def _kinks(phi: Activation):
 
 
 def _rule(kinks, alpha, beta, n=None):
-    """Nodes z, weights w with Σ w g(αz + β) ≈ E[g(αz + β)], z ~ N(0, 1); split at the kinks of g."""
+    """Nodes z, weights w with Σ w g(αz + β) ≈ E[g(αz + β)], z ~ N(0, 1); split at the kinks of g.
+    Smooth g: ``n`` nodes per unit panel; kinked g: 64 Gauss–Legendre nodes per piece between kinks."""
     if kinks == ():
-        return tuple(jnp.asarray(a) for a in _smooth_rule(n or _N_SMOOTH))
+        half_width = 8 if n == _N_PHASE else 10  # display rule: truncation e^{−32} ≈ 1e-14
+        return tuple(jnp.asarray(a) for a in _smooth_rule(n or _N_SMOOTH, half_width))
     if kinks is None:  # unknown kinks: many short pieces (algebraic convergence at the kinks)
         return tuple(jnp.asarray(a) for a in _static_rule((*np.linspace(-12, 12, 49)[1:-1],), 24))
-    if isinstance(beta, float) and beta == 0.0 and all(k == 0.0 for k in kinks):
-        return tuple(jnp.asarray(a) for a in _static_rule((0.0,), n or _N_PIECE))  # kink stays at z = 0
+    if isinstance(beta, float) and beta == 0.0 and all(isinstance(k, float) and k == 0.0 for k in kinks):
+        return tuple(jnp.asarray(a) for a in _static_rule((0.0,), _N_PIECE))  # kink stays at z = 0
     breaks = (jnp.asarray(kinks) - beta) / alpha
-    return piecewise_gaussian_rule(breaks, n or _N_PIECE)
+    return piecewise_gaussian_rule(breaks, _N_PIECE)
 
 
 @lru_cache(maxsize=16)
-def _smooth_rule(n_per_panel):
-    """Composite Gauss–Legendre on [−10, 10], 20 unit panels; weights include the N(0, 1) density."""
+def _smooth_rule(n_per_panel, half_width=10):
+    """Composite Gauss–Legendre on [−h, h] in unit panels (h = 10: truncation e^{−50}); weights include the
+    N(0, 1) density."""
     t, wt = np.polynomial.legendre.leggauss(n_per_panel)
-    centres = np.arange(-9.5, 10.0, 1.0)
+    centres = np.arange(-half_width + 0.5, half_width, 1.0)
     z = (centres[:, None] + 0.5 * t[None, :]).ravel()
     w = (0.5 * wt[None, :] * np.ones((centres.size, 1))).ravel() * np.exp(-z * z / 2) / math.sqrt(2 * math.pi)
     return z, w
@@ -302,8 +306,10 @@ _HERMITE_ORDER = 32
 
 
 @lru_cache(maxsize=64)
-def _fixed_point_fn(phi: Activation, n: int):
-    """jit(vmap) ``(σ_w², σ_b², q0) -> (q*, χ₁, Q'(q*), c*, C'(c*))`` for φ (float64; ``n`` quadrature nodes).
+def _fixed_point_fn(base: Activation, n: int, kink_at_zero: bool):
+    """jit(vmap) ``(σ_w², σ_b², q0, (α, β, γ, δ)) -> (q*, χ₁, Q'(q*), c*, C'(c*))`` for φ = γ(base(αx + β) + δ)
+    (float64; ``n`` quadrature nodes per panel). The transform is a traced argument, so shaped activations of
+    one base share one compilation.
 
     q* is the fixed point that the iteration q ← Q(q) reaches from q0: Q is increasing, so the iterates move
     monotonically to the nearest root of F(q) = Q(q) − q in the direction sign F(q0). That root is bracketed
@@ -313,16 +319,23 @@ def _fixed_point_fn(phi: Activation, n: int):
     C(c) = (σ_w² Σ_k a_k² c^k + σ_b²)/q* (Mehler series; a_k Hermite coefficients of φ(√q* z), k < 32, and
     the remaining mass E[φ²] − Σ a_k² on degree 32, so C(1) = 1).
     """
-    fn, kinks = phi.fn, _kinks(phi)
-    second, dot_second = _qmap_parts(fn, kinks, n)
+    leaky = base.name == "leaky_relu"
+    base_fn, base_kinks = base.fn, ((0.0,) if kink_at_zero else _kinks(base))
+    if leaky:  # the slope is traced too (tr[4]): TAT's slope changes with depth without recompiling
+        def base_fn(x, tr):
+            return jnp.where(x >= 0, x, tr[4] * x)
 
-    def solve(sw2, sb2, q0, m_tab):
+    def solve(sw2, sb2, q0, m_tab, tr):
+        fn, kinks = _transformed(base_fn, base_kinks, tr)
+        second, dot_second = _qmap_parts(fn, kinks, n)
+
         q_tab = jnp.asarray(_Q_TABLE)
 
         def F(q):
             return sw2 * second(q) + sb2 - q
 
         f0 = F(q0)
+        f0 = jnp.where(jnp.abs(f0) <= 1e-13 * (1.0 + q0), 0.0, f0)  # q0 is a fixed point (e.g. shaped φ̂)
         up = f0 > 0
         pos = jnp.searchsorted(q_tab, q0)  # q_tab[pos - 1] < q0 <= q_tab[pos]
         sign_tab = (sw2 * m_tab + sb2 - q_tab) > 0
@@ -348,14 +361,13 @@ def _fixed_point_fn(phi: Activation, n: int):
             step = jnp.where((newton > a) & (newton < b), newton, 0.5 * (a + b))
             return a, b, jnp.where(fx == 0, x, step)
 
-        a, b, x = jax.lax.fori_loop(0, 16, refine, (a, b, 0.5 * (a + b)))
-        q = jnp.where(f0 == 0, q0, x)
-        q = jnp.where(vanished, 0.0, jnp.where(diverged, jnp.inf, q))
+        a, b, x = jax.lax.fori_loop(0, 8, refine, (a, b, 0.5 * (a + b)))
+        q = jnp.where(f0 == 0, q0, jnp.where(vanished, 0.0, jnp.where(diverged, jnp.inf, x)))
         qe = jnp.clip(q, 1e-12, _Q_CEIL)  # q* = 0: the slopes' limit q → 0
         chi1 = sw2 * dot_second(qe)
         dq = sw2 * jax.grad(second)(qe)
         # c* from the Mehler series (meaningful when χ₁ > 1; c* = 1 otherwise)
-        z, w = _rule(kinks, jnp.sqrt(qe), 0.0, _N_SMOOTH if kinks == () else None)
+        z, w = _rule(kinks, jnp.sqrt(qe), 0.0, n if kinks == () else None)
         fz = fn(jnp.sqrt(qe) * z)
         a_k = _hermite_polynomials(z, _HERMITE_ORDER) @ (w * fz)
         tail = jnp.maximum(w @ fz**2 - jnp.sum(a_k**2), 0.0)  # mass beyond the last order, put on degree K
@@ -367,19 +379,32 @@ def _fixed_point_fn(phi: Activation, n: int):
             g = sb2 / qe + jnp.polyval(poly, c) - c
             return jnp.clip(c - g / (jnp.polyval(dpoly, c) - 1.0), -1.0, 1.0)
 
-        c = jax.lax.fori_loop(0, 30, cnewton, 0.0)
+        c = jax.lax.fori_loop(0, 16, cnewton, 0.0)
         chaotic = chi1 > 1.0
         c_star = jnp.where(chaotic, c, 1.0)
         chi_c = jnp.where(chaotic, jnp.polyval(dpoly, c), chi1)
         fin = jnp.isfinite(q)
         return tuple(jnp.where(fin, v, jnp.nan) for v in (chi1, dq, c_star, chi_c)) + (q,)
 
-    def batched(sw2, sb2, q0):
-        m_tab = jax.vmap(second)(jnp.asarray(_Q_TABLE))
-        chi1, dq, c_star, chi_c, q = jax.vmap(solve, in_axes=(0, 0, None, None))(sw2, sb2, q0, m_tab)
+    def batched(sw2, sb2, q0, tr):
+        fn, kinks = _transformed(base_fn, base_kinks, tr)
+        m_tab = jax.vmap(_qmap_parts(fn, kinks, n)[0])(jnp.asarray(_Q_TABLE))
+        chi1, dq, c_star, chi_c, q = jax.vmap(solve, in_axes=(0, 0, None, None, None))(sw2, sb2, q0, m_tab, tr)
         return q, chi1, dq, c_star, chi_c
 
     return jax.jit(batched)
+
+
+def _transformed(base_fn, base_kinks, tr):
+    """x ↦ γ(base(αx + β) + δ) and its kink positions (traced) for tr = (α, β, γ, δ[, slope])."""
+
+    def fn(x):
+        y = tr[0] * x + tr[1]
+        return tr[2] * ((base_fn(y) if tr.shape[0] == 4 else base_fn(y, tr)) + tr[3])
+
+    if base_kinks in ((), None, (0.0,)):  # (0.0,): kinks known to stay at 0 (β = 0)
+        return fn, base_kinks
+    return fn, tuple((k - tr[1]) / tr[0] for k in base_kinks)
 
 
 def _hermite_polynomials(z, order):
@@ -402,8 +427,17 @@ def _depth_scale(slope):
 def _fixed_points(phi, sw2, sb2, q0=1.0, n=_N_SMOOTH):
     sw2 = np.atleast_1d(np.asarray(sw2, dtype=float))
     sb2 = np.broadcast_to(np.asarray(sb2, dtype=float), sw2.shape)
+    tr = list(phi.transform)
+    if phi.name == "leaky_relu":  # one compilation for all slopes
+        base = activation("leaky_relu")
+        tr.append(dict(phi.params)["negative_slope"])
+    else:
+        base = replace(phi, transform=(1.0, 0.0, 1.0, 0.0))
+    kinks = _kinks(base)
+    kink_at_zero = bool(kinks) and tr[1] == 0.0 and all(k == 0.0 for k in kinks)
     with jax.enable_x64(True):
-        out = _fixed_point_fn(phi, n)(jnp.asarray(sw2), jnp.asarray(sb2), jnp.asarray(float(q0)))
+        out = _fixed_point_fn(base, n, kink_at_zero)(jnp.asarray(sw2), jnp.asarray(sb2), jnp.asarray(float(q0)),
+                                       jnp.asarray(tr, dtype=float))
         return tuple(np.asarray(o, dtype=float) for o in out)
 
 
@@ -949,7 +983,7 @@ def _dks_relu(phi, xi, targets, arch):
     mean, var, _ = _relu_stats(b / a)
     g = 1.0 / (a * math.sqrt(var))  # relu(αz + β) = α·relu(z + β/α)
     d = -a * mean
-    targets = dict(targets, note_q_slope=math.nan)
+    targets = {k: v for k, v in targets.items() if k != "q_slope"}  # not enforced for ReLU
     return _shaping_result("DKS", phi, phi, a, b, g, d, targets, arch,
                            notes="ReLU (as in dks): only C'(1) = ξ is enforced; Q'(1) is not. "
                                  "Prefer leaky_relu or a smooth φ.")
@@ -974,13 +1008,12 @@ def _shaping_result(method, phi, base, a, b, g, d, targets, arch, notes=""):
     consts = {"alpha": a, "beta": b, "gamma": g, "delta": d}
     if "negative_slope" in targets:
         consts["negative_slope"] = targets["negative_slope"]
-    clean_targets = {k: v for k, v in targets.items() if not k.startswith("note_")}
     q1, dq1, c0, dc1 = (achieved[k] for k in ("Q(1)", "Q'(1)", "C(0)", "C'(1)"))
     text = (f"{arch.describe()}; local maps at q = 1: Q(1) = {q1:.12g}, Q'(1) = {dq1:.12g}, "
             f"C(0) = {c0:.3g}, C'(1) = {dc1:.12g}.")
     return ShapingResult(method=method, activation=act, sigma_w=1.0, sigma_b=0.0, constants=_frozen(consts),
                          notes=(notes + " " + text).strip(), base=base, alpha=a, beta=b, gamma=g, delta=d,
-                         targets=_frozen(clean_targets), achieved=_frozen(achieved))
+                         targets=_frozen(targets), achieved=_frozen(achieved))
 
 
 @lru_cache(maxsize=128)

@@ -13,7 +13,8 @@ contribution of layer l's parameters (W⁰ for l = 0; Wˡ, bˡ for l ≥ 1) is
 i.e. Jacot's recursion Θ ← Θ·σ_w²E[φ'(u)φ'(v)] + (σ_w²E[φ(u)φ(v)] + σ_b²) written with normalised maps
 (C'_k = σ_w² q_k E[φ'φ']/q_{k+1} telescopes the variances to q_L). In the q ≡ 1 world of DKS/TAT (Q(1) = 1)
 Θ_l = c_l ∏ C'(c_k): a linear (or Looks-Linear) network has Θ_l ≡ c₀, and DKS bounds |Θ_l − c₀| by
-``ntk_bound(ζ) = 11(ζ − 1)`` (Martens et al. 2021). Residual networks are not supported here yet.
+``ntk_bound(ζ) = 11(ζ − 1)`` (Martens et al. 2021). Residual networks ``w·x + √(1 − w²)·g(x)`` use
+Θ ← w²Θ + (1 − w²)Θ_g; their per-layer terms come from a reverse pass (see ``_ntk_general``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,86 @@ class NTKResult:
         return self.total / (self.depth + 1)
 
 
+def _is_plain(net) -> bool:
+    from .network import Dense
+
+    return all(isinstance(unit, Dense) for unit, _ in net.body.runs)
+
+
+@lru_cache(maxsize=128)
+def _dense_step_fn(kern, sw2: float, sb2: float):
+    """jit: (q, c, Θ) -> (q', c', Θ', K', Σ̇) for one Dense layer (unnormalised Jacot recursion)."""
+
+    def step(q, c, theta):
+        q2 = sw2 * kern.second_moment(q) + sb2
+        k2 = sw2 * kern.cross(q, c) + sb2
+        dot = sw2 * kern.dot_cross(q, c)
+        return q2, k2 / q2, k2 + theta * dot, k2, dot
+
+    return jax.jit(step)
+
+
+def _forward_general(net, c, q, record_top=False):
+    """Forward Jacot recursion through Dense and Residual units: returns (q_L, Θ, records, top) where
+    records lists ("D", K_l, Σ̇_l) / ("open"|"close", w²) in order and top the Θ after each top-level unit."""
+    from .network import Dense, Residual
+
+    q_max = float(np.max(net.q_trajectory(q)))
+    kernels = {phi: phi.kernel(q_max) for phi in net.activations}
+    records, top = [], []
+
+    def forward(serial, qv, cv, theta, is_top):
+        for unit, times in serial.runs:
+            for _ in range(times):
+                if isinstance(unit, Dense):
+                    step = _dense_step_fn(kernels[unit.phi], unit.sigma_w**2, unit.sigma_b**2)
+                    qv, cv, theta, k2, dot = step(qv, cv, theta)
+                    records.append(("D", k2, dot))
+                elif isinstance(unit, Residual):
+                    w2 = unit.shortcut_weight**2
+                    records.append(("open", w2))
+                    qb, cb, tb = forward(unit.branch, qv, cv, theta, False)
+                    records.append(("close", w2))
+                    q_new = w2 * qv + (1 - w2) * qb
+                    cv = (w2 * qv * cv + (1 - w2) * qb * cb) / q_new
+                    theta = w2 * theta + (1 - w2) * tb
+                    qv = q_new
+                else:
+                    raise ConfigurationError(f"ntk: unknown network unit {unit!r}")
+                if is_top and record_top:
+                    top.append(theta)
+        return qv, cv, theta
+
+    with jax.enable_x64(True):
+        qv, _, theta = forward(net.body, jnp.asarray(float(q)), jnp.asarray(c), jnp.asarray(q * c), True)
+        records = [(kind, *(v if isinstance(v, float) else np.asarray(v) for v in rest)) for kind, *rest in records]
+        top = [np.asarray(t) for t in top]
+        return float(qv), np.asarray(theta), records, top
+
+
+def _ntk_general(net, c, q):
+    """Networks with residual blocks ``y = w x + √(1 − w²) g(x)``: Θ_y = w² Θ_x + (1 − w²) Θ_g (the cross terms
+    vanish at infinite width: g's last weights are independent and zero-mean), K_y = w² K_x + (1 − w²) K_g.
+    A forward pass records each Dense layer's injected kernel K_l and slope Σ̇_l; a reverse pass gives each
+    layer's multiplier B_l = ∂Θ_out/∂K_l, so Θ_l = K_l B_l and Θ_0 = q c B_input."""
+    q_out, total, records, _ = _forward_general(net, c, q)
+    B, stack, layers = np.ones_like(c), [], []
+    for kind, *rest in reversed(records):
+        if kind == "D":
+            k2, dot = rest
+            layers.append(k2 * B)
+            B = B * dot
+        elif kind == "close":
+            stack.append(B)
+            B = (1 - rest[0]) * B
+        else:  # open
+            B = rest[0] * stack.pop() + B
+    per_layer = np.vstack([q * c * B] + layers[::-1])
+    if not (np.all(np.isfinite(per_layer)) and np.all(np.isfinite(total))):
+        raise DivergenceError("the NTK overflows: the backward signal grows without bound; reduce depth or σ_w")
+    return NTKResult(c=c, per_layer=per_layer, total=total, q_out=q_out)
+
+
 def _dense_layers(net):
     """The network's Dense layers in order, or a clear error for architectures this module does not cover."""
     from .network import Dense
@@ -60,8 +141,8 @@ def _dense_layers(net):
     runs = []
     for unit, times in body.runs:
         if not isinstance(unit, Dense):
-            raise ConfigurationError("the per-layer NTK is implemented for plain networks (sp.mlp); "
-                                     f"{getattr(net, 'name', 'this network')} has residual blocks")
+            raise ConfigurationError("NTK condition numbers versus depth are implemented for plain networks "
+                                     f"(sp.mlp); {getattr(net, 'name', 'this network')} has residual blocks")
         runs.append((unit, int(times)))
     return runs
 
@@ -91,10 +172,12 @@ def _slopes(runs, q_traj, c_traj):
 def ntk(net, c, q: float = 1.0) -> NTKResult:
     """Per-layer and total infinite-width NTK Θ_l(c), Θ(c) of ``net`` for two inputs of variance ``q`` and
     cosine ``c`` (see the module docstring for the formula and the parametrisation)."""
-    runs = _dense_layers(net)
     c = np.atleast_1d(np.asarray(c, dtype=float))
     if c.ndim != 1 or not np.all(np.isfinite(c)) or np.any(np.abs(c) > 1):
         raise ConfigurationError("c must be a 1-D array of cosines in [-1, 1]")
+    if getattr(net, "body", None) is not None and not _is_plain(net):
+        return _ntk_general(net, c, q)
+    runs = _dense_layers(net)
     c_traj = np.asarray(net.c_trajectory(c, q), dtype=float)  # (L+1, n)
     q_traj = np.asarray(net.q_trajectory(q), dtype=float)  # (L+1,)
     slopes = _slopes(runs, q_traj, c_traj)  # (L, n)
@@ -130,19 +213,24 @@ def circle_cosines(n_points: int) -> np.ndarray:
 
 def ntk_condition_numbers(net, n_points: int = 16, q: float = 1.0) -> np.ndarray:
     """Condition number κ = λ_max/λ_min of the NTK Gram matrix of ``n_points`` equally spaced points on a
-    circle (inputs of variance q), for the depth-l prefix of ``net``, l = 0 … L (the trainability measure of
-    Xiao et al. 2020). The Gram matrix is circulant, so its eigenvalues are the DFT of its first row.
-    κ = inf where λ_min ≤ 0 (e.g. l = 0: the linear kernel of 2-D inputs has rank 2)."""
-    runs = _dense_layers(net)
+    circle (inputs of variance q), for the prefix of ``net`` made of its first l top-level units (layers of an
+    MLP, blocks of a ResNet), l = 0 … length (the trainability measure of Xiao et al. 2020). The Gram matrix is
+    circulant, so its eigenvalues are the DFT of its first row. κ = inf where λ_min ≤ 1e-13 λ_max (e.g. l = 0:
+    the linear kernel of 2-D inputs has rank 2)."""
     c = circle_cosines(n_points)
-    c_traj = np.asarray(net.c_trajectory(c, q), dtype=float)
-    q_traj = np.asarray(net.q_trajectory(q), dtype=float)
-    slopes = _slopes(runs, q_traj, c_traj)
-    theta = q_traj[0] * c_traj[0]
-    thetas = [theta]
-    for k in range(slopes.shape[0]):  # Θ^{(k+1)} = Θ^{(k)} · σ_w² E[φ'φ'] + q_{k+1} c_{k+1}
-        theta = theta * slopes[k] * q_traj[k + 1] / q_traj[k] + q_traj[k + 1] * c_traj[k + 1]
-        thetas.append(theta)
+    if getattr(net, "body", None) is not None and not _is_plain(net):
+        _, _, _, top = _forward_general(net, c, q, record_top=True)
+        thetas = [q * c] + top
+    else:
+        runs = _dense_layers(net)
+        c_traj = np.asarray(net.c_trajectory(c, q), dtype=float)
+        q_traj = np.asarray(net.q_trajectory(q), dtype=float)
+        slopes = _slopes(runs, q_traj, c_traj)
+        theta = q_traj[0] * c_traj[0]
+        thetas = [theta]
+        for k in range(slopes.shape[0]):  # Θ^{(k+1)} = Θ^{(k)} · σ_w² E[φ'φ'] + q_{k+1} c_{k+1}
+            theta = theta * slopes[k] * q_traj[k + 1] / q_traj[k] + q_traj[k + 1] * c_traj[k + 1]
+            thetas.append(theta)
     eig = np.real(np.fft.fft(np.asarray(thetas), axis=1))  # circulant: eigenvalues = DFT of the first row
     lmax, lmin = eig.max(axis=1), eig.min(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):

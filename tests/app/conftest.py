@@ -20,8 +20,16 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build"
 SCREENSHOTS = BUILD / "screenshots"
 CHROMIUM = os.environ.get("SIGPROP_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 
 # Console messages that are known to be harmless on this set-up (no GPU, no network). Anything else
 # at level "error" (and every uncaught page error) fails the test.
@@ -68,9 +76,22 @@ class Server:
         self.url = f"{self.base}/serve"
         BUILD.mkdir(exist_ok=True)
         self.log_path = BUILD / f"app-server-{self.port}.log"
-        cmd = [sys.executable, "-m", "panel", "serve", str(ROOT / "app" / "serve.py"), "--port", str(self.port),
-               "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{self.port}", "--liveness",
-               *(("--warm",) if warm else ()), *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "panel",
+            "serve",
+            str(ROOT / "app" / "serve.py"),
+            "--port",
+            str(self.port),
+            "--address",
+            "127.0.0.1",
+            "--allow-websocket-origin",
+            f"127.0.0.1:{self.port}",
+            "--liveness",
+            *(("--warm",) if warm else ()),
+            *extra,
+        ]
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)

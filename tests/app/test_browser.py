@@ -26,11 +26,14 @@ CURVE_JS = """(name) => {
 def wait_loaded(page, timeout=120_000):
     """Wait until no configuration is still computing (readouts filled)."""
     page.locator(".sigprop-readouts").first.wait_for(timeout=timeout)
-    page.wait_for_function("""() => { const out = [];
+    page.wait_for_function(
+        """() => { const out = [];
         const walk = (n) => { if (n.shadowRoot) walk(n.shadowRoot);
           for (const c of n.childNodes) { if (c.nodeType === 3) out.push(c.textContent); else walk(c); } };
         walk(document.body); const t = out.join(' ');
-        return t.includes('Readouts') && !t.includes('computing…'); }""", timeout=timeout)
+        return t.includes('Readouts') && !t.includes('computing…'); }""",
+        timeout=timeout,
+    )
 
 
 def element_text(locator) -> str:
@@ -52,7 +55,7 @@ def test_loads_without_console_errors(page, console, app_server):
     page.wait_for_timeout(500)
     screenshot(page, "default")
     text = deep_text(page)
-    for expected in ("Readouts", "ReLU · He", "tanh · DKS ζ=1.5", "Method constants", "EOC phase diagram"):
+    for expected in ("Readouts", "ReLU · He", "tanh · DKS ζ=1.5", "Method constants", "C maps", "Phase diagram"):
         assert expected in text
     rows = readout_rows(page)
     assert len(rows) == 5  # header + 4 configurations
@@ -82,11 +85,13 @@ def test_switching_method_to_dks_changes_constants(page, console, app_server):
     before = row.inner_text()
     assert "EOC" in before and "alpha" not in before
     page.locator(".sigprop-method select").nth(1).select_option(label="DKS")
-    page.wait_for_function("""() => { const rows = [];
+    page.wait_for_function(
+        """() => { const rows = [];
         const walk = (n) => { if (n.shadowRoot) walk(n.shadowRoot);
           for (const c of n.children || []) { if (c.tagName === 'TR') rows.push(c.innerText); walk(c); } };
         walk(document.body); return rows.some(r => r.includes('tanh · EOC') && r.includes('DKS')); }""",
-                           timeout=60_000)
+        timeout=60_000,
+    )
     after = row.inner_text()
     assert after != before and "DKS" in after
     header = page.locator(".sigprop-constants tr").nth(0).inner_text()

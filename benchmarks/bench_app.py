@@ -1,0 +1,166 @@
+"""Dashboard timings (prints figures; no assertions). Run: .venv/bin/python benchmarks/bench_app.py
+
+1. Engine time for a full redraw of the default view (4 configurations, depth 100, every plot):
+   (a) as the app does it after warm-up (per-configuration caches hit), (b) with the app's caches cleared
+   but JAX's compiled functions warm (the engine recomputes every curve, readout, NTK), per configuration.
+2. Slider change -> plot data updated, in Chromium (Playwright): a keydown listener starts the clock, the
+   C-map curve's ColumnDataSource `data` change stops it. Moves between depth stops already visited
+   (cached) and to stops never visited (the engine computes, and JAX compiles, the new depth).
+3. Server start -> first page usable: `panel serve app/serve.py --warm` started; /liveness; first page
+   with its widgets rendered; every default curve drawn.
+Targets (issue 4): 1 ≤ 16 ms; 2 ≤ 100 ms median, ≤ 250 ms p95; 3 ≤ 5 s.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "app"))
+
+
+def engine_redraw(repeats: int = 20) -> None:
+    from sigprop_app import data
+    from sigprop_app.config import Configuration
+    from sigprop_app.presets import DEFAULT
+
+    configs = [Configuration(**s) for s in DEFAULT]
+    fns = (data.curves, data.ntk, data.local_point)
+
+    def redraw():
+        for cfg in configs:
+            for fn in fns:
+                try:
+                    fn(cfg.spec())
+                except Exception:  # noqa: BLE001, S110 - a refused configuration still counts its time
+                    pass
+
+    t0 = time.perf_counter()
+    redraw()
+    print(f"first redraw (compiles, solves DKS/TAT): {time.perf_counter() - t0:.2f} s")
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        redraw()
+        times.append(time.perf_counter() - t)
+    print(
+        f"1a. full redraw, app caches warm: median {1e3 * statistics.median(times):.3f} ms "
+        f"(max {1e3 * max(times):.3f} ms) over {repeats}"
+    )
+    per = {c.label(): [] for c in configs}
+    totals = []
+    for _ in range(5):
+        for fn in (*fns, data.model):
+            fn.cache_clear()
+        total = 0.0
+        for cfg in configs:
+            t = time.perf_counter()
+            for fn in fns:
+                try:
+                    fn(cfg.spec())
+                except Exception:  # noqa: BLE001, S110
+                    pass
+            dt = time.perf_counter() - t
+            per[cfg.label()].append(dt)
+            total += dt
+        totals.append(total)
+    print(
+        f"1b. full redraw, app caches cleared (engine recomputes, JAX warm): median "
+        f"{1e3 * statistics.median(totals):.1f} ms; per configuration: "
+        + ", ".join(f"{k} {1e3 * statistics.median(v):.1f} ms" for k, v in per.items())
+    )
+
+
+LISTEN_JS = """() => {
+  window.__lat = []; window.__t0 = null;
+  document.addEventListener('keydown', () => { window.__t0 = performance.now(); }, true);
+  const doc = Bokeh.documents[0];
+  const fig = [...doc.all_models].find(m => m.type === 'Figure' && m.title && m.title.text.startsWith('C_f(c)'));
+  const r = fig.renderers.find(r => r.name === 'ReLU · He');
+  r.data_source.connect(r.data_source.properties.data.change, () => {
+    if (window.__t0 !== null) { window.__lat.push(performance.now() - window.__t0); window.__t0 = null; } });
+}"""
+
+
+def browser_latency(server_url: str, presses: int = 20) -> None:
+    from conftest import CHROMIUM, CHROMIUM_ARGS, open_app
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        open_app(page, server_url)
+        page.wait_for_timeout(1000)
+        page.evaluate(LISTEN_JS)
+        handle = page.locator(".sigprop-depth .noUi-handle").first
+        handle.focus()
+
+        def press(key):
+            n = page.evaluate("() => window.__lat.length")
+            page.keyboard.press(key)
+            page.wait_for_function(f"() => window.__lat.length > {n}", timeout=120_000)
+            page.wait_for_timeout(150)  # let the URL/readout updates settle before the next press
+
+        fresh = []
+        for _ in range(3):  # stops 91, 83, 75: new depths (the engine computes them)
+            press("ArrowLeft")
+            fresh.append(page.evaluate("() => window.__lat[window.__lat.length - 1]"))
+        for _ in range(3):
+            press("ArrowRight")
+        page.evaluate("() => { window.__lat = []; }")
+        for i in range(presses):  # back and forth over visited stops: cached
+            press("ArrowLeft" if i % 2 == 0 else "ArrowRight")
+        lat = np.asarray(page.evaluate("() => window.__lat"))
+        browser.close()
+    print(
+        f"2. slider -> C-map data in Chromium, cached depths: median {np.median(lat):.0f} ms, "
+        f"p95 {np.percentile(lat, 95):.0f} ms, max {lat.max():.0f} ms over {lat.size} moves; "
+        f"new depths (engine + JIT): {', '.join(f'{x:.0f}' for x in fresh)} ms"
+    )
+
+
+def startup() -> str:
+    from conftest import CHROMIUM, CHROMIUM_ARGS, READY_JS, Server
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:  # launch the browser first: it is not part of the server's start
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        server = Server(warm=True)
+        live = server.wait()
+        page.goto(server.url)
+        page.wait_for_function(
+            "() => window.Bokeh && Bokeh.documents.length > 0 && "
+            "[...Bokeh.documents[0].all_models].some(m => m.type === 'Slider')",
+            timeout=120_000,
+        )
+        usable = time.perf_counter() - server.started
+        page.wait_for_function(READY_JS, timeout=300_000)
+        page.wait_for_function(
+            """() => { const out = [];
+            const walk = (n) => { if (n.shadowRoot) walk(n.shadowRoot);
+              for (const c of n.childNodes) { if (c.nodeType === 3) out.push(c.textContent); else walk(c); } };
+            walk(document.body); return !out.join(' ').includes('computing…'); }""",
+            timeout=300_000,
+        )
+        drawn = time.perf_counter() - server.started
+        browser.close()
+    print(
+        f"3. server start -> /liveness {live:.1f} s; first page usable (widgets, layout) {usable:.1f} s; "
+        f"every default curve drawn {drawn:.1f} s"
+    )
+    return server
+
+
+if __name__ == "__main__":
+    engine_redraw()
+    server = startup()
+    try:
+        browser_latency(server.url)
+    finally:
+        server.stop()

@@ -1,0 +1,148 @@
+"""The dashboard's Python layer without a server or browser: URL state, caching keys, builders, export,
+error handling, notebook display."""
+
+from __future__ import annotations
+
+import csv
+import io
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import holoviews as hv
+import numpy as np
+import pytest
+
+from sigprop_app import Configuration, Dashboard, data, export, plots, urlstate
+from sigprop_app.config import DEPTH_STOPS
+from sigprop_app.presets import DEFAULT, PRESETS
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _bokeh():
+    hv.extension("bokeh")
+
+
+def test_url_state_round_trips():
+    states = [
+        {**Configuration().state(), "title": "a & b", "activation": "tanh(x) + 0.1*x", "method": "dks", "zeta": 2.5},
+        {
+            **Configuration().state(),
+            "colour": "#123456",
+            "architecture": "residual",
+            "shortcut_weight": 0.6,
+            "depth": 1234,
+            "sigma_b": 0.05,
+        },
+    ]
+    query = urlstate.encode(states, active=1, present=True)
+    decoded_states, active, present, problems = urlstate.decode(query)
+    assert (active, present, problems) == (1, True, [])
+    for original, decoded in zip(states, decoded_states):
+        rebuilt = {**Configuration().state(), **decoded}
+        assert rebuilt == original
+
+
+def test_url_state_rejects_bad_values_without_executing():
+    states, active, present, problems = urlstate.decode("n=2&c0.L=abc&c9.L=5&c1.zzz=1&active=7")
+    assert active == 1 and not present
+    assert len(states) == 2 and states[0] == {} and len(problems) == 3
+    assert urlstate.decode("foo=1") is None
+
+
+def test_spec_ignores_parameters_the_method_does_not_use():
+    a = Configuration(method="dks", zeta=2.0, sigma_b=0.3, eta=0.5).spec()
+    b = Configuration(method="dks", zeta=2.0, sigma_b=0.0, eta=0.9).spec()
+    assert a == b and hash(a) == hash(b)
+    assert Configuration(method="eoc", sigma_b=0.3).spec() != Configuration(method="eoc", sigma_b=0.0).spec()
+
+
+def test_depth_stops_cover_one_to_ten_thousand_on_a_log_scale():
+    stops = np.asarray(DEPTH_STOPS)
+    assert stops[0] == 1 and stops[-1] == 10_000 and np.all(np.diff(stops) > 0)
+    ratios = stops[1:] / stops[:-1]
+    assert ratios[stops[1:] > 30].max() < 1.11  # about 24 stops per decade once integers allow it
+
+
+def test_unsafe_expression_is_an_error_and_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    cfg = Configuration(activation=f"__import__('os').system('touch {marker}')")
+    assert cfg.compute() is None
+    assert cfg.error.startswith("ActivationError")
+    assert not marker.exists()
+    # its plots are empty series of the same shape; the plot still builds
+    overlay = plots.c_map_plot([cfg, Configuration(activation="relu", method="standard", scheme="he", depth=10)])
+    assert isinstance(overlay, hv.Overlay)
+
+
+def test_every_builder_returns_holoviews_with_each_configuration():
+    configs = [
+        Configuration(title="relu", activation="relu", method="standard", scheme="he", depth=20),
+        Configuration(title="linear", activation="relu", method="looks_linear", depth=20),
+    ]
+    for key, builder in plots.BUILDERS.items():
+        obj = builder(configs)
+        assert isinstance(obj, hv.Overlay), key
+        if key != "phase":
+            labels = {el.label for el in obj}
+            assert {"relu", "linear"} <= labels, key
+
+
+def test_looks_linear_c_map_is_the_identity():
+    cv = Configuration(activation="relu", method="looks_linear", depth=50).compute()
+    assert cv is not None
+    np.testing.assert_allclose(cv.c_maps[-1], data.C_GRID, atol=1e-12)  # C_f(c) = c: mean-field linear network
+
+
+def test_c_map_rows_match_the_default_depths():
+    cfg = Configuration(activation="relu", method="standard", scheme="he", depth=81)
+    cv = cfg.compute()
+    assert cv.depths == (3, 9, 27, 81)
+    np.testing.assert_array_equal(data.c_map_rows(cfg.spec(), cv.depths), cv.c_maps)
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg", "csv"])
+def test_export_without_a_browser(fmt, tmp_path):
+    from PIL import Image
+
+    configs = [Configuration(title="relu", activation="relu", method="standard", scheme="he", depth=20)]
+    blob = export.export(plots.c_map_plot, configs, fmt)
+    Path(tmp_path / f"x.{fmt}").write_bytes(blob)
+    if fmt == "png":
+        assert blob[:8] == b"\x89PNG\r\n\x1a\n" and len(blob) > 10_000
+        img = Image.open(io.BytesIO(blob))
+        img.load()
+        assert min(img.size) > 200
+    elif fmt == "svg":
+        assert ET.fromstring(blob).tag.endswith("svg")
+    else:
+        rows = list(csv.DictReader(io.StringIO(blob.decode())))
+        assert {r["series"] for r in rows} >= {"identity", "relu"}
+        relu = [r for r in rows if r["series"] == "relu"]
+        assert len(relu) == len(data.C_GRID)
+    assert hv.Store.current_backend == "bokeh"  # exporting does not switch the user's backend
+
+
+def test_dashboard_displays_inline_and_updates_in_place():
+    dash = Dashboard(
+        configurations=[Configuration(title="a", activation="relu", method="standard", scheme="he", depth=20)],
+        sync_url=False,
+    )
+    assert dash._loaded and not dash._defer
+    root = dash.__panel__().get_root()
+    assert root is not None
+    live = dash.live("c_map")
+    src = live.sources[0][-1]
+    before = np.asarray(src.data["y"]).copy()
+    figure = live.figure
+    dash.configurations[0].depth = 10
+    assert dash.live("c_map").figure is figure  # same figure: data swapped in place
+    assert not np.array_equal(np.asarray(src.data["y"]), before)
+    assert "10" in dash._readouts_html()
+
+
+def test_presets_are_valid_configurations():
+    assert len(DEFAULT) == 4
+    for name, preset in PRESETS.items():
+        assert preset["text"] and 1 <= len(preset["configs"]) <= urlstate.MAX_CONFIGS, name
+        for state in preset["configs"]:
+            Configuration(**state)  # every field valid
