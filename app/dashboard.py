@@ -429,21 +429,12 @@ class Dashboard(pn.viewable.Viewer):
         return {f"{i + 1}: {c.label()}": i for i, c in enumerate(self.configurations)}
 
     def _main(self) -> list:
-        style = {"font-size": "0.95em"}
-        readouts = pn.pane.HTML(
-            pn.bind(self._readouts_html, self.param.revision),
-            css_classes=["sigprop-readouts"],
-            sizing_mode="stretch_width",
-            styles=style,
-            stylesheets=[TABLE_CSS],
-        )
-        consts = pn.pane.HTML(
-            pn.bind(self._constants_html, self.param.revision),
-            css_classes=["sigprop-constants"],
-            sizing_mode="stretch_width",
-            styles=style,
-            stylesheets=[TABLE_CSS],
-        )
+        def table(render, css_class):
+            return pn.pane.HTML(pn.bind(render, self.param.revision), css_classes=[css_class],
+                                sizing_mode="stretch_width", styles={"font-size": "0.95em"}, stylesheets=[TABLE_CSS])
+
+        readouts = table(self._readouts_html, "sigprop-readouts")
+        consts = table(self._constants_html, "sigprop-constants")
         self._tables = [readouts, consts]
         if self.presentation:
             for table in self._tables:

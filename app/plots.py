@@ -183,7 +183,7 @@ SPECS = {
         "output cosine C_f(c)",
         _c_map,
         _identity(data.C_GRID),
-        legend="top_left",
+        legend="bottom_right",  # empty: C_f(c) ≥ 0 for c ≥ 0 (Mehler series, non-negative coefficients)
     ),
     "one_minus_c": PlotSpec(
         "one_minus_c",

@@ -9,16 +9,20 @@ def _c(title, colour, **spec) -> dict:
     return {"title": title, "colour": colour, **spec}
 
 
+# Schoenholz et al. 2017's tanh point (σ_b² ≈ 0.05, EOC σ_w² ≈ 1.76): at σ_b = 0 the tanh EOC is σ_w = 1 with
+# q* = 0, a network that is nearly linear because its signal vanishes, which hides the degeneration.
+TANH_EOC = {"activation": "tanh", "method": "eoc", "sigma_b": 0.22, "depth": 100}
+
 DEFAULT = (
     _c("ReLU · He", PALETTE[1], activation="relu", method="standard", scheme="he", depth=100),
-    _c("tanh · EOC", PALETTE[0], activation="tanh", method="eoc", depth=100),
+    _c("tanh · EOC σ_b=0.22", PALETTE[0], **TANH_EOC),
     _c("tanh · DKS ζ=1.5", PALETTE[2], activation="tanh", method="dks", zeta=1.5, depth=100),
     _c("leaky ReLU · TAT η=0.9", PALETTE[3], activation="leaky_relu", method="tat", eta=0.9, depth=100),
 )
 
 PRESETS: dict[str, dict] = {
     "Default: four initialisations at depth 100": {
-        "text": "Standard (He) ReLU and EOC tanh degenerate; DKS and TAT keep C_f close to the identity.",
+        "text": "Standard (He) ReLU and EOC tanh (σ_b = 0.22) degenerate; DKS and TAT keep C_f close to the identity.",
         "configs": DEFAULT,
     },
     "Deep ReLU degenerates even at the EOC": {
@@ -33,7 +37,7 @@ PRESETS: dict[str, dict] = {
     "DKS vs EOC for tanh at depth 100": {
         "text": "Same activation and depth: EOC tanh drifts from the identity, DKS (ζ = 1.5) bounds C_f'(1) ≤ ζ.",
         "configs": (
-            _c("tanh · EOC", PALETTE[0], activation="tanh", method="eoc", depth=100),
+            _c("tanh · EOC σ_b=0.22", PALETTE[0], **TANH_EOC),
             _c("tanh · DKS ζ=1.5", PALETTE[2], activation="tanh", method="dks", zeta=1.5, depth=100),
         ),
     },

@@ -32,14 +32,14 @@ x64 = partial(jax.enable_x64, True)
 # --------------------------------------------------------------------------------------------------
 
 
-def check_scale(name: str, value) -> float:
-    """A finite, non-negative float (σ_w, σ_b, ...)."""
+def check_scale(name: str, value, minimum: float = 0.0) -> float:
+    """A finite float ≥ ``minimum`` (σ_w, σ_b ≥ 0; ζ ≥ 1, ...)."""
     try:
         v = float(value)
     except (TypeError, ValueError):
         raise ConfigurationError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(v) or v < 0:
-        raise ConfigurationError(f"{name} must be finite and ≥ 0, got {v}")
+    if not math.isfinite(v) or v < minimum:
+        raise ConfigurationError(f"{name} must be finite and ≥ {minimum:g}, got {v}")
     return v
 
 

@@ -19,7 +19,6 @@ i.e. Jacot's recursion Θ ← Θ·σ_w²E[φ'(u)φ'(v)] + (σ_w²E[φ(u)φ(v)] +
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -28,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .errors import ConfigurationError, DivergenceError
+from .maps import check_scale
 
 __all__ = ["NTKResult", "ntk", "ntk_bound", "ntk_condition_numbers", "circle_cosines"]
 
@@ -194,13 +194,7 @@ def ntk(net, c, q: float = 1.0) -> NTKResult:
 def ntk_bound(zeta: float) -> float:
     """The DKS bound 11(ζ − 1) on |Θ_l(x, x') − xᵀx'/d₀| for a network whose C_f'(1) ≤ ζ (Martens et al.
     2021; theory.md §3 — the constant is quoted, not re-derived here)."""
-    try:
-        z = float(zeta)
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"zeta must be a number, got {zeta!r}") from None
-    if not math.isfinite(z) or z < 1:
-        raise ConfigurationError(f"zeta must be finite and ≥ 1, got {z}")
-    return 11.0 * (z - 1.0)
+    return 11.0 * (check_scale("zeta", zeta, minimum=1.0) - 1.0)
 
 
 def circle_cosines(n_points: int) -> np.ndarray:
