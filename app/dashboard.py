@@ -115,9 +115,10 @@ class Dashboard(pn.viewable.Viewer):
     preset = param.Selector(default=list(PRESETS)[0], objects=list(PRESETS))
 
     def __init__(self, configurations=None, sync_url: bool = True, defer: bool | None = None, **params):
-        """``configurations``: Configuration objects (default: the URL's state, else the default preset);
-        ``sync_url``: keep the state in the browser's URL when served; ``defer``: compute after the page
-        has loaded (default: when served), so the first page appears at once and fills in."""
+        """``configurations``: Configuration objects (default: the URL's state, else the ``preset``
+        parameter's configurations, e.g. ``Dashboard(preset="TAT leaky ReLU, η = 0.9")``);
+        ``sync_url``: keep the state in the browser's URL when served; ``defer``: compute after the page has
+        loaded (default: when served), so the first page appears at once and fills in."""
         super().__init__(**params)
         if defer is None:
             defer = pn.state.curdoc is not None and pn.state.curdoc.session_context is not None
@@ -140,8 +141,12 @@ class Dashboard(pn.viewable.Viewer):
                     self._notify(p, "warning")
         if configurations is not None:
             configs = list(configurations)
+            for i, cfg in enumerate(configs):  # every configuration gets its own colour in the plots
+                used = {c.colour for c in configs[:i]}
+                if cfg.colour in used:
+                    cfg.colour = next((c for c in PALETTE if c not in used), cfg.colour)
         else:
-            configs = [self._new_config(s) for s in (states or DEFAULT)]
+            configs = [self._new_config(s) for s in (states or PRESETS[self.preset]["configs"])]
         if defer:
             for cfg in configs:
                 cfg.blocking = False

@@ -240,3 +240,18 @@ def trajectory_view(sw2, sb2):
 
 
 pn.Row(pn.Column(w_sw2, w_sb2), pn.bind(trajectory_view, w_sw2, w_sb2))
+
+
+# %% [markdown]
+# ## The dashboard, inline
+#
+# The same comparison in the sigprop dashboard, opened on the deep-ReLU-at-the-EOC preset. Every plot of the app
+# (C maps, degeneration near $c = 1$, trajectories, NTK, phase diagram) is in its tabs; edit the
+# configurations in the left column.
+
+# %%
+from sigprop_app import Dashboard
+
+dashboard = Dashboard(preset="Deep ReLU degenerates even at the EOC", sync_url=False)
+assert all(cfg.error == "" for cfg in dashboard.configurations), [cfg.error for cfg in dashboard.configurations]
+dashboard

@@ -179,3 +179,18 @@ def dks_view(zeta, depth):
 
 
 pn.Row(pn.Column(w_zeta, w_depth), pn.bind(dks_view, w_zeta, w_depth))
+
+
+# %% [markdown]
+# ## The dashboard, inline
+#
+# The same comparison in the sigprop dashboard, opened on the DKS-versus-EOC preset. Every plot of the app
+# (C maps, degeneration near $c = 1$, trajectories, NTK, phase diagram) is in its tabs; edit the
+# configurations in the left column.
+
+# %%
+from sigprop_app import Dashboard
+
+dashboard = Dashboard(preset="DKS vs EOC for tanh at depth 100", sync_url=False)
+assert all(cfg.error == "" for cfg in dashboard.configurations), [cfg.error for cfg in dashboard.configurations]
+dashboard

@@ -181,3 +181,18 @@ def tat_view(eta, depth):
 
 
 pn.Row(pn.Column(w_eta, w_depth), pn.bind(tat_view, w_eta, w_depth))
+
+
+# %% [markdown]
+# ## The dashboard, inline
+#
+# The same comparison in the sigprop dashboard, opened on the TAT preset. Every plot of the app
+# (C maps, degeneration near $c = 1$, trajectories, NTK, phase diagram) is in its tabs; edit the
+# configurations in the left column.
+
+# %%
+from sigprop_app import Dashboard
+
+dashboard = Dashboard(preset="TAT leaky ReLU, η = 0.9", sync_url=False)
+assert all(cfg.error == "" for cfg in dashboard.configurations), [cfg.error for cfg in dashboard.configurations]
+dashboard

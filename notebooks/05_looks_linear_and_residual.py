@@ -182,3 +182,18 @@ def resnet_view(w, blocks):
 
 
 pn.Row(pn.Column(w_w, w_blocks), pn.bind(resnet_view, w_w, w_blocks))
+
+
+# %% [markdown]
+# ## The dashboard, inline
+#
+# The same comparison in the sigprop dashboard, opened on the Looks-Linear preset; switch a configuration to
+# *residual* to compare shortcut weights. Every plot of the app (C maps, degeneration near $c = 1$,
+# trajectories, NTK, phase diagram) is in its tabs; edit the configurations in the left column.
+
+# %%
+from sigprop_app import Dashboard
+
+dashboard = Dashboard(preset="Looks-Linear is the identity", sync_url=False)
+assert all(cfg.error == "" for cfg in dashboard.configurations), [cfg.error for cfg in dashboard.configurations]
+dashboard

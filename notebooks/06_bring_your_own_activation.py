@@ -182,3 +182,23 @@ def byo_view(text, depth):
 
 
 pn.Row(pn.Column(w_expr, w_depth), pn.bind(byo_view, w_expr, w_depth))
+
+
+# %% [markdown]
+# ## The dashboard, inline
+#
+# The dashboard accepts typed expressions too: here your activation raw ($\sigma_w = 1$) and shaped by DKS and by
+# TAT, at depth 20. Change the expression in a configuration's *Activation* box.
+
+# %%
+from sigprop_app import Configuration, Dashboard
+
+expr = "x * tanh(softplus(x))"
+dashboard = Dashboard(configurations=[
+    Configuration(title="raw, σ_w = 1", activation=expr, method="standard", scheme="custom", depth=20),
+    Configuration(title="DKS ζ = 1.5", activation=expr, method="dks", zeta=1.5, depth=20),
+    Configuration(title="TAT τ = 0.3", activation=expr, method="tat", tau=0.3, depth=20),
+], sync_url=False)
+assert all(cfg.error == "" for cfg in dashboard.configurations), [cfg.error for cfg in dashboard.configurations]
+dashboard
+

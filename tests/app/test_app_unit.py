@@ -146,3 +146,13 @@ def test_presets_are_valid_configurations():
         assert preset["text"] and 1 <= len(preset["configs"]) <= urlstate.MAX_CONFIGS, name
         for state in preset["configs"]:
             Configuration(**state)  # every field valid
+
+
+def test_dashboard_opens_on_a_named_preset_and_gives_each_configuration_a_colour():
+    name = "TAT leaky ReLU, η = 0.9"
+    dash = Dashboard(preset=name, sync_url=False)
+    assert [c.state() for c in dash.configurations] == [Configuration(**s).state() for s in PRESETS[name]["configs"]]
+    same = [Configuration(activation="tanh"), Configuration(activation="relu"), Configuration(activation="erf")]
+    assert len({c.colour for c in same}) == 1  # all start with the default colour
+    dash = Dashboard(configurations=same, sync_url=False)
+    assert len({c.colour for c in dash.configurations}) == 3
