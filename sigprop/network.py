@@ -21,6 +21,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.interpolate import BarycentricInterpolator
 
 from .activations import Activation, activation
 from .errors import ConfigurationError, DivergenceError
@@ -30,6 +31,12 @@ from .maps import MAX_Q, _out, check_array, check_scale, x64
 MAX_DEPTH = 100_000
 #: Variances below this are held there: the C map's q → 0 limit is reached to ~1e-140 relative.
 Q_FLOOR = 1e-280
+#: A run of Dense layers reuses one layer map once q stays within this relative distance (Network._settled).
+SETTLED_RTOL = 1e-13
+#: Network.c_map interpolates (in angle, checked against exact values) from this many points on, and accepts
+#: an interpolant whose estimated error in arccos C_f is at most INTERPOLATE_ATOL.
+INTERPOLATE_MIN_POINTS = 512
+INTERPOLATE_ATOL = 1e-10
 
 
 @dataclass(frozen=True)
@@ -139,10 +146,36 @@ def _bucket(n: int) -> int:
     return max(1024, 1 << max(n - 1, 0).bit_length())
 
 
+def _settled_dense_run(kern, layer: Dense, cache, q, d):
+    """The ``d`` update of a Dense layer whose input variance no longer moves: per-variance work done once
+    (``params``, and for smooth φ the table of ``gap(q, d)/d``), so the loop body has no branches."""
+    sw2, sb2 = layer.sigma_w**2, layer.sigma_b**2
+    params = kern.params(q)
+    if kern.tabulable:
+        table = tabulate(kern, params, q)
+        entry = (q, params, table, jnp.asarray(True))
+
+        def gap(qv, dv):
+            return dv * interpolate(table, dv)
+    else:
+        entry = (q, params, cache[layer.phi][2], cache[layer.phi][3])
+
+        def gap(qv, dv):
+            return kern.gap_with(params, qv, dv)
+
+    def step(qv, dv):
+        q_out = sw2 * kern.second_moment(qv) + sb2
+        return jnp.maximum(q_out, Q_FLOOR), sw2 * gap(qv, dv) / q_out
+
+    return step, {**cache, layer.phi: entry}
+
+
 @partial(jax.jit, static_argnums=(0, 1, 2, 3))
-def _propagate(units, kernel_items, mode, record, times, q0, d0):
+def _propagate(units, kernel_items, mode, record, times, settled, q0, d0):
     """Push (q0, d0) through ``units`` repeated ``times`` (a traced array: one compilation for all depths).
 
+    In the ``d`` mode, a run of Dense layers switches after ``settled`` layers (where q has stopped moving,
+    |Δq| ≤ 1e-13 q; computed from the q trajectory) to a branch-free loop over the now fixed layer map.
     Returns the final (q, d) and, with ``record``, buffers of the state after every unit (length ``record``).
     """
     kernels = dict(kernel_items)
@@ -161,7 +194,22 @@ def _propagate(units, kernel_items, mode, record, times, q0, d0):
                 ds = ds.at[start + j + 1].set(d)
             return q, d, cache, qs, ds
 
-        q, d, cache, qs, ds = jax.lax.fori_loop(0, times[i], body, (q, d, cache, qs, ds))
+        if mode == "d" and isinstance(unit, Dense):
+            n_pre = jnp.minimum(settled[i], times[i])
+            q, d, cache, qs, ds = jax.lax.fori_loop(0, n_pre, body, (q, d, cache, qs, ds))
+            step, cache = _settled_dense_run(kernels[unit.phi], unit, cache, q, d)
+
+            def fixed_body(j, carry, step=step, start=start):
+                q, d, qs, ds = carry
+                q, d = step(q, d)
+                if record:
+                    qs = qs.at[start + j + 1].set(q)
+                    ds = ds.at[start + j + 1].set(d)
+                return q, d, qs, ds
+
+            q, d, qs, ds = jax.lax.fori_loop(n_pre, times[i], fixed_body, (q, d, qs, ds))
+        else:
+            q, d, cache, qs, ds = jax.lax.fori_loop(0, times[i], body, (q, d, cache, qs, ds))
         start = start + times[i]
     return q, d, qs, ds
 
@@ -210,20 +258,39 @@ class Network:
     def _kernels(self, q_max):
         return tuple((phi, phi.kernel(q_max)) for phi in self.activations)
 
-    def _propagate(self, kernels, mode: str, record: bool, q0, d0):
+    def _settled(self, q_traj) -> np.ndarray:
+        """Per run: how many of its layers pass before q stops moving (|q_k − q_j| ≤ 1e-13 q_j for every
+        later layer input q_k of the run, so reusing the layer map made at q_j changes each 1 − c_l by at
+        most ~1e-13 relative); the run's length when it never does."""
+        out, start = [], 0
+        for unit, times in self.body.runs:
+            n = times
+            if q_traj is not None and isinstance(unit, Dense):
+                s = np.asarray(q_traj[start:start + times], dtype=float)  # the inputs of the run's layers
+                hi = np.maximum.accumulate(s[::-1])[::-1]
+                lo = np.minimum.accumulate(s[::-1])[::-1]
+                ok = np.flatnonzero((hi - s <= SETTLED_RTOL * s) & (s - lo <= SETTLED_RTOL * s))
+                n = int(ok[0]) if ok.size else times
+            out.append(n)
+            start += times
+        return np.asarray(out)
+
+    def _propagate(self, kernels, mode: str, record: bool, q0, d0, q_traj=None):
         units = tuple(unit for unit, _ in self.body.runs)
         times = jnp.asarray([t for _, t in self.body.runs])
+        settled = jnp.asarray(self._settled(q_traj))
         buffer = _bucket(self.length + 1) if record else 0
-        q, d, qs, ds = _propagate(units, kernels, mode, buffer, times, jnp.asarray(q0, float), jnp.asarray(d0, float))
+        q, d, qs, ds = _propagate(units, kernels, mode, buffer, times, settled, jnp.asarray(q0, float),
+                                  jnp.asarray(d0, float))
         if record:
             return q, d, qs[: self.length + 1], ds[: self.length + 1]
         return q, d
 
     def _run(self, q0: float, d0, mode: str, record: bool):
-        """Propagate; the "d" mode always records (one compilation serves maps and trajectories)."""
+        """Propagate (q0, d0); with ``record``, also return the state after every unit."""
         with x64():
             q_traj = self._q_path(q0)
-            out = self._propagate(self._kernels(float(np.max(q_traj))), mode, record or mode == "d", q0, d0)
+            out = self._propagate(self._kernels(float(np.max(q_traj))), mode, record, q0, d0, q_traj)
             return out if record else out[:2]
 
     def _q_path(self, q0: float) -> np.ndarray:
@@ -262,9 +329,43 @@ class Network:
         return _out(_finite(out, "1 − C_f"))
 
     def c_map(self, c, q: float = 1.0):
-        """C_f(c): the whole network's C map."""
+        """C_f(c): the whole network's C map. Many points (≥ 256) are served by an interpolant that is
+        checked against the exact map (see :meth:`_c_map_interpolated`); otherwise every c is propagated."""
         c = check_array("c", c, -1.0, 1.0)
+        if c.size >= INTERPOLATE_MIN_POINTS:
+            out = self._c_map_interpolated(c.ravel(), q)
+            if out is not None:
+                return _out(out.reshape(c.shape))
         return _out(1.0 - np.asarray(self.one_minus_c_map(1.0 - c, q)))
+
+    def _c_map_interpolated(self, c: np.ndarray, q: float):
+        """C_f on many points from its exact values at 2n + 1 = 129 Chebyshev–Lobatto nodes, or None.
+
+        In angles θ = arccos c, the map θ ↦ θ_L = arccos C_f(cos θ) is smooth in u = log θ (for kinked φ too:
+        1 − C(1 − d) = C'(1) d + O(d^{3/2}) makes it analytic in θ ~ √(2d); the log scale resolves the layer
+        θ ~ 1/L where deep degenerate maps turn over). θ_L is interpolated (barycentric, scipy) in u on
+        [log 1e-7, log π]; the few c within 1e-7 of angle 0 (1 − c < 5e-15) are propagated exactly. The
+        65-node interpolant through every other node, compared with the exact values at the others, gives an
+        error estimate; if it is ≤ ``INTERPOLATE_ATOL`` (in θ_L, hence in C_f) the 129-node interpolant,
+        whose error is far smaller still, gives C_f(c) = cos θ_L. Otherwise (maps with features finer than
+        the nodes resolve) None: the caller propagates every c.
+        """
+        u_lo, u_hi, n = math.log(1e-7), math.log(math.pi), 64
+        u = u_lo + (u_hi - u_lo) * 0.5 * (1.0 - np.cos(np.pi * np.arange(2 * n + 1) / (2 * n)))
+        theta = np.exp(u)
+        angle = np.arccos(c)
+        near_one = (angle < theta[0]) & (c < 1.0)
+        d = np.concatenate([2.0 * np.sin(theta / 2) ** 2, 1.0 - c[near_one]])  # d = 1 − cos θ, then exact ones
+        d_out = np.asarray(self.one_minus_c_map(d, q))
+        theta_out = 2.0 * np.arcsin(np.sqrt(np.clip(d_out[: theta.size] / 2.0, 0.0, 1.0)))
+        coarse = BarycentricInterpolator(u[::2], theta_out[::2])
+        error = np.max(np.abs(coarse(u[1::2]) - theta_out[1::2]))
+        if not (np.isfinite(error) and error <= INTERPOLATE_ATOL):
+            return None
+        out = np.cos(BarycentricInterpolator(u, theta_out)(np.log(np.clip(angle, theta[0], math.pi))))
+        out[c == 1.0] = 1.0
+        out[near_one] = 1.0 - d_out[theta.size:]
+        return out
 
     def c_trajectory(self, c, q: float = 1.0) -> np.ndarray:
         """c_l after each unit, shape (length + 1, len(c)); row 0 is the input."""

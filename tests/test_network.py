@@ -86,6 +86,43 @@ def test_depth_100_network_matches_numpy_iteration(case):
         np.testing.assert_allclose(net.c_at_0(q0), iterate(cross, 100, q0, 0.0, sw, sb)[1][-1], rtol=0, atol=1e-9)
 
 
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_c_map_on_many_points_matches_numpy_iteration(case):
+    """1,001 points (Network.c_map interpolates in angle above 512 points, checked against exact values)
+    against the NumPy closed-form iteration, to 1e-10."""
+    spec, cross, sw, sb = CASES[case]
+    grid = np.linspace(-1.0, 1.0, 1001)
+    for depth in (3, 100):
+        net = sp.mlp(spec, depth=depth, sigma_w=sw, sigma_b=sb)
+        np.testing.assert_allclose(net.c_map(grid), iterate(cross, depth, 1.0, grid, sw, sb)[1][-1], rtol=0,
+                                   atol=1e-10)
+
+
+DEEP_NETWORKS = {  # deep nets whose whole-network map the interpolating c_map must reproduce
+    "relu-eoc-10000": lambda: sp.mlp("relu", depth=10_000, sigma_w=SQRT2),
+    "erf-chaotic-10000": lambda: sp.mlp("erf", depth=10_000, sigma_w=1.5, sigma_b=0.1),
+    "tanh-ordered-3000": lambda: sp.mlp("tanh", depth=3000, sigma_w=0.9, sigma_b=0.3),
+    "abs-100": lambda: sp.mlp("abs", depth=100),
+    "sin-chaotic-50": lambda: sp.mlp("sin", depth=50, sigma_w=2.0),
+    "resnet-relu-2x2000": lambda: sp.resnet("relu", blocks=2000, shortcut_weight=0.8, sigma_w=SQRT2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEEP_NETWORKS))
+def test_many_point_c_map_agrees_with_pointwise_propagation(name):
+    """Second method: every c propagated on its own (one_minus_c_map), to 1e-10 — including c within
+    5e-15 of 1, where a chaotic map jumps from 1 to c*."""
+    net = DEEP_NETWORKS[name]()
+    grid = np.concatenate([np.linspace(-1.0, 1.0, 1001), [1 - 1e-15, 1 - 4e-15, 1 - 1e-13, -1 + 1e-15]])
+    exact = 1.0 - net.one_minus_c_map(1.0 - grid)
+    np.testing.assert_allclose(net.c_map(grid), exact, rtol=0, atol=1e-10)
+    if name in INTERPOLATED:  # (white box: these maps are smooth enough in angle that the interpolant is used)
+        assert net._c_map_interpolated(grid, 1.0) is not None
+
+
+INTERPOLATED = {"relu-eoc-10000", "erf-chaotic-10000", "resnet-relu-2x2000"}
+
+
 def test_erf_network_through_quadrature_path_matches_closed_form_iteration():
     """The same erf network typed as an expression (Mehler series, q varying per layer) to 1e-9."""
     sw, sb = 1.6, 0.3
