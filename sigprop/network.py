@@ -146,7 +146,7 @@ def _bucket(n: int) -> int:
     return max(1024, 1 << max(n - 1, 0).bit_length())
 
 
-def _settled_dense_run(kern, layer: Dense, cache, q, d):
+def _settled_dense_run(kern, layer: Dense, cache, q):
     """The ``d`` update of a Dense layer whose input variance no longer moves: per-variance work done once
     (``params``, and for smooth φ the table of ``gap(q, d)/d``), so the loop body has no branches."""
     sw2, sb2 = layer.sigma_w**2, layer.sigma_b**2
@@ -175,7 +175,7 @@ def _propagate(units, kernel_items, mode, record, times, settled, q0, d0):
     """Push (q0, d0) through ``units`` repeated ``times`` (a traced array: one compilation for all depths).
 
     In the ``d`` mode, a run of Dense layers switches after ``settled`` layers (where q has stopped moving,
-    |Δq| ≤ 1e-13 q; computed from the q trajectory) to a branch-free loop over the now fixed layer map.
+    see :meth:`Network._settled`) to a branch-free loop over the now fixed layer map.
     Returns the final (q, d) and, with ``record``, buffers of the state after every unit (length ``record``).
     """
     kernels = dict(kernel_items)
@@ -197,7 +197,7 @@ def _propagate(units, kernel_items, mode, record, times, settled, q0, d0):
         if mode == "d" and isinstance(unit, Dense):
             n_pre = jnp.minimum(settled[i], times[i])
             q, d, cache, qs, ds = jax.lax.fori_loop(0, n_pre, body, (q, d, cache, qs, ds))
-            step, cache = _settled_dense_run(kernels[unit.phi], unit, cache, q, d)
+            step, cache = _settled_dense_run(kernels[unit.phi], unit, cache, q)
 
             def fixed_body(j, carry, step=step, start=start):
                 q, d, qs, ds = carry
@@ -259,9 +259,9 @@ class Network:
         return tuple((phi, phi.kernel(q_max)) for phi in self.activations)
 
     def _settled(self, q_traj) -> np.ndarray:
-        """Per run: how many of its layers pass before q stops moving (|q_k − q_j| ≤ 1e-13 q_j for every
+        """Per run: how many of its layers pass before q stops moving (|q_k − q_j| ≤ SETTLED_RTOL·q_j for every
         later layer input q_k of the run, so reusing the layer map made at q_j changes each 1 − c_l by at
-        most ~1e-13 relative); the run's length when it never does."""
+        most ~SETTLED_RTOL relative); the run's length when it never does."""
         out, start = [], 0
         for unit, times in self.body.runs:
             n = times
@@ -329,8 +329,9 @@ class Network:
         return _out(_finite(out, "1 − C_f"))
 
     def c_map(self, c, q: float = 1.0):
-        """C_f(c): the whole network's C map. Many points (≥ 256) are served by an interpolant that is
-        checked against the exact map (see :meth:`_c_map_interpolated`); otherwise every c is propagated."""
+        """C_f(c): the whole network's C map. Many points (≥ INTERPOLATE_MIN_POINTS) are served by an
+        interpolant checked against the exact map (see :meth:`_c_map_interpolated`); otherwise every c is
+        propagated."""
         c = check_array("c", c, -1.0, 1.0)
         if c.size >= INTERPOLATE_MIN_POINTS:
             out = self._c_map_interpolated(c.ravel(), q)
