@@ -5,8 +5,18 @@
 >>> plots.c_map_plot([Configuration(activation="relu", method="eoc")], depths=[1, 10, 100])
 """
 
-from . import data, export, plots, presets, urlstate
+import importlib
+
+from . import data, export, presets, specs, urlstate
 from .config import Configuration
 from .dashboard import Dashboard
 
-__all__ = ["Configuration", "Dashboard", "data", "export", "plots", "presets", "urlstate"]
+__all__ = ["Configuration", "Dashboard", "data", "export", "plots", "presets", "specs", "urlstate"]
+
+
+def __getattr__(name: str):
+    """``sigprop_app.plots`` (HoloViews) is imported on first use: the served dashboard does not need it for
+    its first page."""
+    if name == "plots":
+        return importlib.import_module(f"{__name__}.plots")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

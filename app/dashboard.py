@@ -9,15 +9,14 @@ import io
 import math
 import threading
 
-import holoviews as hv
 import numpy as np
 import panel as pn
 import param
 from panel.io import hold
 
-from . import export, plots, urlstate
+from . import export, specs, urlstate
 from .config import METHOD_NAMES, PALETTE, Configuration
-from .live import LivePlot
+from .live import LivePhasePlot, LivePlot
 from .presets import DEFAULT, PRESETS
 
 TABS = (
@@ -35,7 +34,7 @@ PLOTS = (
     ("activation", "5 · Transformed activation"),
     ("ntk", "6a · Per-layer NTK"),
     ("ntk_condition", "6b · NTK condition number"),
-    ("phase", "7 · EOC phase diagram (click to set σ_w², σ_b²)"),
+    ("phase", "7 · EOC phase diagram of the edited configuration (click to set σ_w², σ_b²)"),
 )
 MAX_CONFIGS = urlstate.MAX_CONFIGS
 PRESENT_TABLE_CSS = "table.sigprop-table { font-size: 150%; }"
@@ -66,9 +65,13 @@ def _swatch(cfg) -> str:
 
 
 def warm(configs) -> None:
-    """Compute and cache everything the dashboard draws for ``configs`` (safe in a worker thread)."""
+    """Compute and cache everything the dashboard draws for ``configs`` (safe in a worker thread), and
+    load what the first export needs (HoloViews' matplotlib backend)."""
     for cfg in configs:
         cfg.warm()
+    from . import plots  # noqa: F401
+
+    export.load()
 
 
 _warmup: threading.Thread | None = None  # the warm-up thread (started once per process)
@@ -97,7 +100,7 @@ def _start_warmup_now() -> None:
         _warmup.start()
 
 
-def _warm_run() -> bool:
+def warm_run() -> bool:
     """Whether this session is `panel serve --warm`'s start-up run (no browser will connect to it)."""
     context = getattr(pn.state.curdoc, "session_context", None)
     request = getattr(context, "request", None)
@@ -108,10 +111,11 @@ class Dashboard(pn.viewable.Viewer):
     """Signal-propagation dashboard: configurations, plots 1–7, readouts, presets, URL state, export."""
 
     configurations = param.List(default=[], item_type=Configuration)
-    active = param.Integer(default=0, bounds=(0, None), doc="Configuration drawn in the phase diagram.")
+    active = param.Integer(
+        default=0, bounds=(0, None), doc="Configuration being edited (its tab), drawn in the phase diagram."
+    )
     presentation = param.Boolean(default=False, doc="Large fonts for projection.")
     revision = param.Integer(default=0, doc="Bumped whenever a curve changes; readouts follow it.")
-    phase_revision = param.Integer(default=0, doc="Bumped when the phase diagram's inputs change.")
     preset = param.Selector(default=list(PRESETS)[0], objects=list(PRESETS))
 
     def __init__(self, configurations=None, sync_url: bool = True, defer: bool | None = None, **params):
@@ -126,10 +130,11 @@ class Dashboard(pn.viewable.Viewer):
         self._loaded = not defer
         self._location = pn.state.location if sync_url else None
         self._structure = None
-        self._phase_state = None
         self._live: dict[str, LivePlot] = {}
         self._plot_cards = pn.Tabs(dynamic=True, sizing_mode="stretch_width", css_classes=["sigprop-plots"])
-        self._config_column = pn.Column(sizing_mode="stretch_width")
+        # One editor shown at a time (dynamic: the others are not rendered): the first page stays small.
+        self._editors = pn.Tabs(dynamic=True, sizing_mode="stretch_width", css_classes=["sigprop-editors"])
+        self._editors.param.watch(lambda e: setattr(self, "active", e.new), "active")
         self._layout = None
         self._tables: list = []
         states = None
@@ -150,7 +155,7 @@ class Dashboard(pn.viewable.Viewer):
         if defer:
             for cfg in configs:
                 cfg.blocking = False
-            if not _warm_run():
+            if not warm_run():
                 pn.state.onload(self._load)
         self._set_configurations(configs)
 
@@ -178,18 +183,33 @@ class Dashboard(pn.viewable.Viewer):
     def _set_configurations(self, configs) -> None:
         for cfg in configs:
             if not getattr(cfg, "_dashboard_watch", False):
-                cfg.param.watch(lambda e, c=cfg: self._changed(c), list(Configuration.STATE_FIELDS))
+                cfg.param.watch(lambda *events, c=cfg: self._changed(c), list(Configuration.STATE_FIELDS))
                 cfg._dashboard_watch = True
             if cfg.blocking:
                 cfg.compute()
         self.active = min(self.active, len(configs) - 1)
         self.configurations = list(configs)
-        self._config_column[:] = [self._editor(c) for c in configs]
+        self._show_editors()
         self._refresh(force=True)
 
+    def _show_editors(self) -> None:
+        """The editor tabs, titled and coloured like the configurations' curves; tab ``active`` shown."""
+        self._editors[:] = [
+            (f"{i + 1} · {c.label()}", self._editor(c)) for i, c in enumerate(self.configurations)
+        ]
+        self._editors.active = self.active
+        marks = "".join(
+            f".bk-tab:nth-child({i + 1})::before {{ content: '■ '; color: {c.colour}; }}"
+            for i, c in enumerate(self.configurations)
+        )
+        self._editors.stylesheets = [marks, *([PRESENT_CSS] if self.presentation else [])]
+
     def _editor(self, cfg):
+        """``cfg``'s editor, built when its tab is first shown."""
         if getattr(cfg, "_editor_view", None) is None:
-            cfg._editor_view = cfg.editor(on_remove=self.remove, on_duplicate=self.duplicate)
+            cfg._editor_view = pn.param.ParamFunction(
+                lambda: cfg.editor(on_remove=self.remove, on_duplicate=self.duplicate), lazy=True
+            )
         return cfg._editor_view
 
     def _next_colour(self) -> str:
@@ -205,6 +225,7 @@ class Dashboard(pn.viewable.Viewer):
         state.setdefault("colour", self._next_colour())
         cfg = self._new_config(state)
         self._set_configurations([*self.configurations, cfg])
+        self.active = len(self.configurations) - 1  # edit the new one
         return cfg
 
     def duplicate(self, cfg: Configuration) -> Configuration | None:
@@ -238,11 +259,13 @@ class Dashboard(pn.viewable.Viewer):
     def _signature(self):
         return (tuple((c.label(), c.colour) for c in self.configurations), self.presentation)
 
-    def _phase_signature(self):
-        cfg = self.configurations[min(self.active, len(self.configurations) - 1)]
-        return (self.active, cfg.label(), cfg.colour, plots.phase_inputs(cfg), self.presentation)
+    @param.depends("active", watch=True)
+    def _show_active(self) -> None:
+        if self.active < len(self._editors):  # (before the configurations are set, _show_editors does it)
+            self._editors.active = self.active
+        self._refresh()
 
-    @param.depends("presentation", "active", watch=True)
+    @param.depends("presentation", watch=True)
     def _refresh(self, force: bool = False) -> None:
         """Rebuild the plots when their structure changed (names, colours, count), else update the changed
         configurations' curves in place."""
@@ -251,6 +274,8 @@ class Dashboard(pn.viewable.Viewer):
         sig = self._signature()
         with hold():
             if force or sig != self._structure:
+                if not force:
+                    self._show_editors()  # a name or colour changed
                 self._structure = sig
                 self._live = {}  # built when their tab is first shown (a session starts with tab 1 only)
                 active_tab = self._plot_cards.active
@@ -264,17 +289,12 @@ class Dashboard(pn.viewable.Viewer):
                     for name, keys in TABS
                 ]
                 self._plot_cards.active = active_tab
-                for view in (self._config_column, self._plot_cards):
-                    view.stylesheets = [PRESENT_CSS] if self.presentation else []
+                self._plot_cards.stylesheets = [PRESENT_CSS] if self.presentation else []
                 for table in self._tables:
                     table.stylesheets = [TABLE_CSS, PRESENT_TABLE_CSS] if self.presentation else [TABLE_CSS]
             else:
                 for live in self._live.values():
-                    live.update(self.configurations)
-            phase = self._phase_signature()
-            if phase != self._phase_state:
-                self._phase_state = phase
-                self.phase_revision += 1
+                    live.update(self.configurations, self.active)
             self.revision += 1
         self._write_url()
 
@@ -291,30 +311,25 @@ class Dashboard(pn.viewable.Viewer):
 
     def figure(self, key: str, backend: str = "bokeh"):
         """The HoloViews object of plot ``key`` (see PLOTS) for the current configurations."""
+        from . import plots  # HoloViews: imported on first use, not for the first page
+
         kw = {"active": self.active} if key == "phase" else {}
         return plots.BUILDERS[key](self.configurations, backend=backend, fontscale=self.fontscale, **kw)
 
     def _tab(self, keys):
         return pn.FlexBox(*[self._plot_card(key, dict(PLOTS)[key]) for key in keys], sizing_mode="stretch_width")
 
-    def live(self, key: str) -> LivePlot:
+    def live(self, key: str) -> LivePlot | LivePhasePlot:
         """The live Bokeh figure of plot ``key`` (built on first use)."""
         if key not in self._live:
-            self._live[key] = LivePlot(plots.SPECS[key], self.configurations, self.fontscale)
+            if key == "phase":
+                self._live[key] = LivePhasePlot(self.configurations, self.active, self._on_tap, self.fontscale)
+            else:
+                self._live[key] = LivePlot(specs.SPECS[key], self.configurations, self.fontscale)
         return self._live[key]
 
     def _plot_card(self, key: str, title: str):
-        if key == "phase":
-            dmap = hv.DynamicMap(
-                lambda phase_revision: self.figure(key), streams=[hv.streams.Params(self, ["phase_revision"])]
-            )
-            tap = hv.streams.Tap(source=dmap, x=None, y=None)
-            tap.add_subscriber(self._on_tap)
-            pane = pn.pane.HoloViews(dmap, sizing_mode="stretch_width", css_classes=[f"sigprop-plot-{key}"])
-        else:
-            pane = pn.pane.Bokeh(
-                self.live(key).figure, sizing_mode="stretch_width", css_classes=[f"sigprop-plot-{key}"]
-            )
+        pane = pn.pane.Bokeh(self.live(key).figure, sizing_mode="stretch_width", css_classes=[f"sigprop-plot-{key}"])
         buttons = [
             pn.widgets.FileDownload(
                 callback=self._exporter(key, fmt),
@@ -338,6 +353,8 @@ class Dashboard(pn.viewable.Viewer):
 
     def _exporter(self, key: str, fmt: str):
         def callback():
+            from . import plots
+
             kw = {"active": self.active} if key == "phase" else {}
             return io.BytesIO(export.export(plots.BUILDERS[key], self.configurations, fmt, **kw))
 
@@ -418,20 +435,8 @@ class Dashboard(pn.viewable.Viewer):
         present = pn.widgets.Toggle.from_param(
             self.param.presentation, name="Presentation mode", css_classes=["sigprop-present"]
         )
-        active = pn.widgets.Select(
-            name="Phase diagram shows",
-            css_classes=["sigprop-active"],
-            options=self._active_options(),
-            value=self.active,
-        )
-        active.link(self, value="active")
-        self.param.watch(lambda e: setattr(active, "options", self._active_options()), ["configurations"])
-        self.param.watch(lambda e: setattr(active, "value", e.new), ["active"])
         text = pn.pane.Markdown(pn.bind(lambda p: PRESETS[p]["text"], self.param.preset), margin=(0, 10))
-        return [preset, text, apply, pn.Row(add, present), active, self._config_column]
-
-    def _active_options(self) -> dict:
-        return {f"{i + 1}: {c.label()}": i for i, c in enumerate(self.configurations)}
+        return [preset, text, apply, pn.Row(add, present), self._editors]
 
     def _main(self) -> list:
         def table(render, css_class):

@@ -1,17 +1,24 @@
-"""Export a plot to PNG or SVG (HoloViews' matplotlib backend: no browser needed) and its data to CSV."""
+"""Export a plot to PNG or SVG (HoloViews' matplotlib backend: no browser needed) and its data to CSV.
+
+HoloViews and pandas are imported on the first export, not with this module: the dashboard's first page
+does not wait for them.
+"""
 
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
-import holoviews as hv
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMATS = ("png", "svg", "csv")
 
 
-def _mpl_renderer():
+def load():
     """The matplotlib renderer, loading the backend on first use without changing the current backend."""
+    import holoviews as hv
+
     if "matplotlib" not in hv.Store.renderers:
         current = hv.Store.current_backend
         import holoviews.plotting.mpl  # noqa: F401  (registers the backend)
@@ -24,7 +31,7 @@ def figure_bytes(builder, configs, fmt: str, dpi: int = 120, **kw) -> bytes:
     """PNG or SVG bytes of ``builder(configs, backend="matplotlib", **kw)``."""
     if fmt not in ("png", "svg"):
         raise ValueError(f"figure format must be 'png' or 'svg', got {fmt!r}")
-    renderer = _mpl_renderer()
+    renderer = load()
     obj = builder(configs, backend="matplotlib", **kw)
     fig = renderer.get_plot(obj).state
     buf = io.BytesIO()
@@ -37,6 +44,9 @@ def figure_bytes(builder, configs, fmt: str, dpi: int = 120, **kw) -> bytes:
 
 def table(obj) -> pd.DataFrame:
     """Long-form data of every element in a HoloViews object: one row per point, ``series`` = element label."""
+    import holoviews as hv
+    import pandas as pd
+
     frames = []
     for el in obj.traverse(lambda x: x, [hv.Element]):
         if isinstance(el, hv.Contours) or len(el) == 0:

@@ -7,10 +7,13 @@ sends just that configuration's new arrays to the browser.
 
 from __future__ import annotations
 
-from bokeh.models import ColumnDataSource, HoverTool, Range1d
+from bokeh.events import Tap
+from bokeh.models import ColorBar, ColumnDataSource, HoverTool, LinearColorMapper, Range1d
+from bokeh.palettes import RdBu11, interp_palette
 from bokeh.plotting import figure
 
-from .plots import GREY, PlotSpec, Series
+from . import data
+from .specs import GREY, PlotSpec, Series, phase_inputs, phase_view
 
 
 def _columns(s: Series) -> dict:
@@ -18,6 +21,13 @@ def _columns(s: Series) -> dict:
     if s.y2 is not None:
         cols["y2"] = s.y2
     return cols
+
+
+def _style(fig, fontscale: float) -> None:
+    fig.title.text_font_size = f"{int(13 * fontscale)}px"
+    for axis in (fig.xaxis, fig.yaxis):
+        axis.axis_label_text_font_size = f"{int(13 * fontscale)}px"
+        axis.major_label_text_font_size = f"{int(11 * fontscale)}px"
 
 
 class LivePlot:
@@ -64,10 +74,7 @@ class LivePlot:
             fig.legend.click_policy = "hide"
             fig.legend.background_fill_alpha = 0.7
             fig.legend.label_text_font_size = f"{int(11 * fontscale)}px"
-        fig.title.text_font_size = f"{int(13 * fontscale)}px"
-        for axis in (fig.xaxis, fig.yaxis):
-            axis.axis_label_text_font_size = f"{int(13 * fontscale)}px"
-            axis.major_label_text_font_size = f"{int(11 * fontscale)}px"
+        _style(fig, fontscale)
         self.figure = fig
 
     @staticmethod
@@ -92,7 +99,7 @@ class LivePlot:
     def _token(cfg):
         return (cfg.spec(), cfg.error, cfg.ready(), cfg.blocking)
 
-    def update(self, configs) -> int:
+    def update(self, configs, active: int = 0) -> int:
         """Push new data for the configurations whose parameters changed; returns how many changed."""
         changed = 0
         for i, cfg in enumerate(configs):
@@ -104,3 +111,74 @@ class LivePlot:
                 src.data = _columns(s)
             changed += 1
         return changed
+
+
+class LivePhasePlot:
+    """Plot 7 of configuration ``active`` as a Bokeh figure: log10 χ₁ image (blue: ordered, red: chaotic), the
+    χ₁ = 1 line and the configuration's point; :meth:`update` swaps their data, a click calls
+    ``on_tap(σ_w², σ_b²)``."""
+
+    def __init__(self, configs, active: int, on_tap, fontscale: float = 1.0, height: int = 340):
+        view = phase_view(configs[active])
+        sw2, sb2 = data.SW2_GRID, data.SB2_GRID
+        dx, dy = sw2[1] - sw2[0], sb2[1] - sb2[0]
+        fig = figure(
+            title=view.title,
+            x_axis_label="σ_w²",
+            y_axis_label="σ_b²",
+            x_range=Range1d(sw2[0] - dx / 2, sw2[-1] + dx / 2),
+            y_range=Range1d(sb2[0] - dy / 2, sb2[-1] + dy / 2),
+            height=int(height * max(1.0, 0.8 * fontscale)),
+            sizing_mode="stretch_width",
+            min_width=300,
+            tools="pan,wheel_zoom,box_zoom,reset,save,tap",
+            toolbar_location="right",
+        )
+        mapper = LinearColorMapper(palette=interp_palette(RdBu11, 256), low=-1, high=1)
+        empty = {"image": [], "chi1": [], "xi_c": [], "q_star": []}
+        self.image = ColumnDataSource(empty)
+        pixels = fig.image(
+            image="image", x=sw2[0] - dx / 2, y=sb2[0] - dy / 2, dw=sw2[-1] - sw2[0] + dx,
+            dh=sb2[-1] - sb2[0] + dy, source=self.image, color_mapper=mapper,
+        )
+        fig.add_layout(ColorBar(color_mapper=mapper, title="log10 χ₁"), "right")
+        self.line = ColumnDataSource({"xs": [], "ys": []})
+        fig.multi_line("xs", "ys", source=self.line, color="black", line_width=2)
+        self.point = ColumnDataSource({"x": [], "y": []})
+        fig.scatter("x", "y", source=self.point, size=14, line_color="black", fill_color=view.colour)
+        fig.add_tools(
+            HoverTool(
+                renderers=[pixels],
+                tooltips=[("σ_w²", "$x{0.00}"), ("σ_b²", "$y{0.00}"), ("χ₁", "@chi1{0.000}"),
+                          ("ξ_c", "@xi_c{0.0}"), ("q*", "@q_star{0.000}")],
+            )
+        )
+        fig.on_event(Tap, lambda event: on_tap(event.x, event.y))
+        _style(fig, fontscale)
+        self.figure = fig
+        self._glyph = fig.renderers[-1].glyph
+        self._token = None
+        self.update(configs, active)
+
+    @staticmethod
+    def _token_of(cfg, active):
+        return (active, cfg.label(), cfg.colour, cfg.ready(), cfg.blocking, phase_inputs(cfg))
+
+    def update(self, configs, active: int = 0) -> int:
+        """Redraw when the active configuration or its activation/point changed; returns 1 if it did."""
+        cfg = configs[active]
+        token = self._token_of(cfg, active)
+        if token == self._token:
+            return 0
+        self._token = token
+        view = phase_view(cfg)
+        p = view.phase
+        self.figure.title.text = view.title
+        if p is None:
+            self.image.data = {"image": [], "chi1": [], "xi_c": [], "q_star": []}
+        else:
+            self.image.data = {"image": [view.log_chi1], "chi1": [p.chi1], "xi_c": [p.xi_c], "q_star": [p.q_star]}
+        self.line.data = {"xs": [x for x, _ in view.eoc_lines], "ys": [y for _, y in view.eoc_lines]}
+        self.point.data = {"x": [view.point[0]] if view.point else [], "y": [view.point[1]] if view.point else []}
+        self._glyph.fill_color = view.colour
+        return 1

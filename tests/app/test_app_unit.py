@@ -12,7 +12,7 @@ import holoviews as hv
 import numpy as np
 import pytest
 
-from sigprop_app import Configuration, Dashboard, data, export, plots, urlstate
+from sigprop_app import Configuration, Dashboard, data, export, plots, specs, urlstate
 from sigprop_app.config import DEPTH_STOPS
 from sigprop_app.presets import DEFAULT, PRESETS
 
@@ -156,3 +156,56 @@ def test_dashboard_opens_on_a_named_preset_and_gives_each_configuration_a_colour
     assert len({c.colour for c in same}) == 1  # all start with the default colour
     dash = Dashboard(configurations=same, sync_url=False)
     assert len({c.colour for c in dash.configurations}) == 3
+
+
+def test_erf_eoc_line_matches_the_closed_form():
+    """φ = erf: E[φ'(√q z)²] = (4/π)/√(1 + 4q) and Q(q) = σ_w² (2/π) arcsin(2q/(1 + 2q)) + σ_b², so the
+    EOC is the curve q ↦ (σ_w², σ_b²) = ((π/4)√(1 + 4q), q − σ_w² (2/π) arcsin(2q/(1 + 2q))). The contour of
+    the gridded χ₁ follows it to the grid's linear-interpolation error (< 1e-3 in σ_w² on this grid)."""
+    phi = data.model(Configuration(activation="erf").spec()).phi
+    sw2, sb2 = np.linspace(1.0, 2.5, 121), np.linspace(0.0, 0.6, 61)
+    (x, y), = specs.chi1_one_lines(data.phase(phi, tuple(sw2), tuple(sb2)))
+    q = np.linspace(0.05, 1.5, 40)
+    w2 = np.pi / 4 * np.sqrt(1 + 4 * q)
+    b2 = q - w2 * 2 / np.pi * np.arcsin(2 * q / (1 + 2 * q))
+    inside = (b2 > 0.05) & (b2 < 0.59)  # away from q* → 0, where the line bends most
+    assert inside.sum() > 10
+    order = np.argsort(y)
+    np.testing.assert_allclose(np.interp(b2[inside], y[order], x[order]), w2[inside], atol=1e-3)
+
+
+def test_tanh_eoc_line_matches_the_eoc_solver():
+    """The contour of the gridded χ₁ against the EOC root solve (a second method) at a few σ_b²: the grid's
+    linear interpolation is good to ~1e-3 in σ_w²."""
+    import sigprop as sp
+
+    phi = data.model(Configuration(activation="tanh").spec()).phi
+    sw2, sb2 = np.linspace(0.5, 3.0, 101), np.linspace(0.01, 0.5, 50)
+    (x, y), = specs.chi1_one_lines(data.phase(phi, tuple(sw2), tuple(sb2)))
+    order = np.argsort(y)
+    for target in (0.05, 0.2, 0.45):
+        eoc = sp.eoc(phi, sigma_b=np.sqrt(target))
+        np.testing.assert_allclose(np.interp(target, y[order], x[order]), eoc.sigma_w**2, rtol=1e-3)
+
+
+def test_phase_plot_follows_the_active_configuration_and_a_tap_sets_sigma():
+    from bokeh.events import Tap
+
+    dash = Dashboard(
+        configurations=[
+            Configuration(title="a", activation="relu", method="standard", scheme="he", depth=20),
+            Configuration(title="b", activation="tanh", method="eoc", depth=20),
+        ],
+        sync_url=False,
+    )
+    phase = dash.live("phase")
+    assert "φ = relu" in phase.figure.title.text
+    np.testing.assert_allclose(phase.point.data["x"], [2.0], rtol=1e-14)  # He: σ_w² = 2
+    dash.active = 1
+    assert "φ = tanh" in phase.figure.title.text
+    fig = phase.figure
+    fig._trigger_event(Tap(fig, x=1.5, y=0.3))
+    b = dash.configurations[1]
+    assert (b.method, b.scheme) == ("standard", "custom")
+    assert b.sigma_w == pytest.approx(np.sqrt(1.5), abs=1e-4) and b.sigma_b == pytest.approx(np.sqrt(0.3), abs=1e-4)
+    np.testing.assert_allclose(phase.point.data["x"], [b.sigma_w**2])

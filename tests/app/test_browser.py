@@ -44,6 +44,11 @@ def element_text(locator) -> str:
         walk(el); return out.join(' '); }""")
 
 
+def edit_configuration(page, i: int) -> None:
+    """Show configuration ``i``'s editor (its tab in the sidebar)."""
+    page.locator(".sigprop-editors .bk-tab").nth(i).click()
+
+
 def readout_rows(page) -> list[str]:
     rows = page.locator(".sigprop-readouts tr")
     return [rows.nth(i).inner_text() for i in range(rows.count())]
@@ -84,7 +89,8 @@ def test_switching_method_to_dks_changes_constants(page, console, app_server):
     row = page.locator(".sigprop-constants tr").nth(2)  # header, config 1, config 2 (tanh · EOC)
     before = row.inner_text()
     assert "EOC" in before and "alpha" not in before
-    page.locator(".sigprop-method select").nth(1).select_option(label="DKS")
+    edit_configuration(page, 1)
+    page.locator(".sigprop-method select").first.select_option(label="DKS")
     page.wait_for_function(
         """() => { const rows = [];
         const walk = (n) => { if (n.shadowRoot) walk(n.shadowRoot);
@@ -131,9 +137,10 @@ def test_url_round_trips_state(page, console, app_server):
     assert len(rows) == 3
     assert "deep tanh" in rows[1] and "DKS" in rows[1] and "50" in rows[1]
     assert "EOC" in rows[2] and "20" in rows[2]
-    assert page.locator(".sigprop-activation input").first.input_value() == "tanh"
+    # active=1: the second configuration's editor is the one shown
+    assert page.locator(".sigprop-activation input").first.input_value() == "relu"
     # change one widget: the URL follows, and a fresh page opened on it shows the same state
-    page.locator(".sigprop-method select").nth(1).select_option(label="Standard")
+    page.locator(".sigprop-method select").first.select_option(label="Standard")
     page.wait_for_function("() => location.search.includes('c1.m=standard')", timeout=30_000)
     state = parse_qs(urlparse(page.url).query)
     assert state["c0.zeta"] == ["2.0"] and state["c0.L"] == ["50"] and state["active"] == ["1"]
@@ -174,4 +181,31 @@ def test_export(page, console, app_server, fmt):
         rows = list(csv.DictReader(io.StringIO(data.decode())))
         assert {r["series"] for r in rows} >= {"identity", "ReLU · He", "tanh · DKS ζ=1.5"}
         assert len(rows) >= 201 * 5
+    assert console == [], console
+
+
+PHASE_TITLE_JS = """() => { const fig = [...Bokeh.documents[0].all_models].find(
+    m => m.type === 'Figure' && m.title && m.title.text.startsWith('Phase diagram of'));
+  return fig ? fig.title.text : null; }"""
+
+
+def test_phase_diagram_follows_the_edited_configuration_and_a_click_sets_sigma(page, console, app_server):
+    open_app(page, app_server.url)
+    wait_loaded(page)
+    page.locator(".sigprop-plots .bk-tab", has_text="Phase diagram").click()
+    page.wait_for_function(f"() => ({PHASE_TITLE_JS})() !== null", timeout=60_000)
+    assert "φ = relu" in page.evaluate(PHASE_TITLE_JS)  # configuration 1 (ReLU · He) is edited at first
+    edit_configuration(page, 1)  # tanh · EOC σ_b=0.22
+    page.wait_for_function(f"() => ({PHASE_TITLE_JS})().includes('φ = tanh')", timeout=60_000)
+    assert page.locator(".sigprop-activation input").first.input_value() == "tanh"
+    page.wait_for_function("() => location.search.includes('active=1')", timeout=10_000)
+    # a click inside the diagram makes the edited configuration Standard at the clicked (σ_w², σ_b²)
+    box = page.locator(".sigprop-card-phase canvas").first.bounding_box()
+    page.mouse.click(box["x"] + 0.4 * box["width"], box["y"] + 0.5 * box["height"])
+    page.wait_for_function("() => location.search.includes('c1.m=standard')", timeout=30_000)
+    state = parse_qs(urlparse(page.url).query)
+    assert 0.1 < float(state["c1.sw"][0]) < 3.0 and float(state["c1.sb"][0]) >= 0.0
+    wait_loaded(page)
+    assert "Standard" in readout_rows(page)[2]
+    screenshot(page, "phase_diagram", min_canvases=2)
     assert console == [], console

@@ -45,7 +45,10 @@ def _walk(model, seen):
         return
     seen.add(id(model))
     yield model
-    for child in getattr(model, "children", None) or []:
+    children = list(getattr(model, "children", None) or []) + list(getattr(model, "tabs", None) or [])
+    if getattr(model, "child", None) is not None:  # a tab's panel
+        children.append(model.child)
+    for child in children:
         yield from _walk(child[1] if isinstance(child, tuple) else child, seen)
 
 
@@ -70,7 +73,7 @@ def user(url: str, index: int, changes: int = CHANGES, gate=None) -> dict:
     every session is open, then make ``changes`` depth changes, each waited for."""
     from bokeh.document.events import MessageSentEvent
     from bokeh.events import DocumentReady
-    from bokeh.models import GlyphRenderer, Slider
+    from bokeh.models import GlyphRenderer
 
     t0 = time.perf_counter()
     if gate is not None:
@@ -82,10 +85,14 @@ def user(url: str, index: int, changes: int = CHANGES, gate=None) -> dict:
     try:
         doc = session.document
         session._connection._send_patch_document(session.id, MessageSentEvent(doc, "bokeh_event", DocumentReady()))
-        seen: set = set()
-        ordered = [m for root in doc.roots for m in _walk(root, seen)]
-        slider = next(m for m in ordered if isinstance(m, Slider) and "sigprop-depth" in m.css_classes)
-        options = next(m for m in ordered if type(m).__name__ == "TextInput" and "sigprop-title" in m.css_classes)
+
+        def widget(kind, css):  # in the first configuration's editor, rendered once the page has loaded
+            seen: set = set()
+            ordered = [m for root in doc.roots for m in _walk(root, seen)]
+            return next((m for m in ordered if type(m).__name__ == kind and css in m.css_classes), None)
+
+        _wait(session, lambda: widget("Slider", "sigprop-depth") is not None)
+        slider, options = widget("Slider", "sigprop-depth"), widget("TextInput", "sigprop-title")
         readouts = next(m for m in doc.models if "sigprop-readouts" in (getattr(m, "css_classes", None) or []))
         name = f"user-{index}"
         options.value = name  # a unique name: rebuilds the figures under this name
