@@ -178,7 +178,7 @@ def _q_bucket(q: float) -> float:
 
 @lru_cache(maxsize=256)
 def _mehler_kernel(act: Activation, order: int) -> MehlerKernel:
-    return MehlerKernel(act.fn, act.smooth, act.kernel_kinks, order)
+    return MehlerKernel(act.base, act.smooth, act.kernel_kinks, order, act.transform)
 
 
 @lru_cache(maxsize=256)

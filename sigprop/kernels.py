@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 
 import jax
 import jax.numpy as jnp
@@ -60,7 +60,12 @@ def _sin_minus_theta_cos(theta, sin_theta, cos_theta):
 
 
 class DualKernel:
-    """Base class; subclasses implement the closed forms or the quadrature."""
+    """Base class; subclasses implement the closed forms or the quadrature.
+
+    Kernels are JAX pytrees: their numbers (ReLU slopes, the affine transform of a shaped φ) are leaves,
+    traced when a kernel is passed to a jitted function, and only their structure (the class, the base φ,
+    the quadrature order) is compiled. A new DKS/TAT transform therefore reuses the compilation.
+    """
 
     has_closed_form = True
     #: ``gap(q, d)/d`` is smooth on [0, 2] (smooth φ), so a fixed layer map can be tabulated (see :func:`tabulate`)
@@ -89,6 +94,7 @@ class DualKernel:
 # --------------------------------------------------------------------------------------------------
 
 
+@partial(jax.tree_util.register_dataclass, data_fields=["a", "b"], meta_fields=[])
 @dataclass(frozen=True)
 class ABReluKernel(DualKernel):
     """φ(x) = a·min(x, 0) + b·max(x, 0): ReLU (0, 1), leaky ReLU (s, 1), abs (−1, 1), identity (1, 1).
@@ -140,6 +146,7 @@ class _SmoothClosedForm(DualKernel):
         return self.dot_cross(q, jnp.ones(()))
 
 
+@partial(jax.tree_util.register_dataclass, data_fields=[], meta_fields=[])
 @dataclass(frozen=True)
 class ErfKernel(_SmoothClosedForm):
     """φ = erf (Williams 1997): ``E[φ(u)φ(v)] = (2/π) arcsin(2qc / (1 + 2q))``,
@@ -161,6 +168,7 @@ class ErfKernel(_SmoothClosedForm):
         return 16 * q / (math.pi * (1 + 4 * q) ** 1.5)
 
 
+@partial(jax.tree_util.register_dataclass, data_fields=[], meta_fields=[])
 @dataclass(frozen=True)
 class GeluKernel(_SmoothClosedForm):
     """Exact GELU φ(x) = x Φ(x). With p = qc, s = 1 + q (Gaussian integration by parts):
@@ -204,6 +212,7 @@ def _half_one_minus_exp_neg_2q_jvp(primals, tangents):
     return _half_one_minus_exp_neg_2q(q), jnp.exp(-2 * q) * dq
 
 
+@partial(jax.tree_util.register_dataclass, data_fields=[], meta_fields=[])
 @dataclass(frozen=True)
 class SinKernel(_SmoothClosedForm):
     """φ = sin: ``E[sin u sin v] = e^{−q} sinh(qc)``, ``E[cos u cos v] = e^{−q} cosh(qc)``."""
@@ -229,6 +238,7 @@ class SinKernel(_SmoothClosedForm):
         return self.second_moment(q)
 
 
+@partial(jax.tree_util.register_dataclass, data_fields=["base", "alpha", "gamma", "delta"], meta_fields=[])
 @dataclass(frozen=True)
 class AffineKernel(DualKernel):
     """Kernel of ``γ(φ(αx) + δ)`` from the kernel of φ (β = 0): u → αu has variance α²q and the same
@@ -276,6 +286,7 @@ MEHLER_ORDERS = (16, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 512, 768, 102
 _UNKNOWN_KINK_PIECES = 64
 
 
+@jax.tree_util.register_pytree_node_class
 class MehlerKernel(DualKernel):
     """``E[φ(u)φ(v)] = Σ_{k<K} b_k c^k + tail(c)`` with ``b_k = a_k²``, ``a_k = E[φ(√q z) He_k(z)/√k!]``.
 
@@ -284,17 +295,33 @@ class MehlerKernel(DualKernel):
     (dropped). Kinked φ: Gauss–Legendre split at the kinks; the coefficients decay algebraically, so the tail
     ``Σ_{k≥K} b_k c^k`` is modelled as ``p c^m + r c^{m+1}`` with p, r ≥ 0 chosen so that C(1) and C'(1) are exact
     (the tail's mass ``E[φ²] − Σ b_k`` and slope ``q E[φ'²] − Σ k b_k`` come from 1-D quadrature).
+
+    φ = γ(base(αx + β) + δ): ``transform`` = (α, β, γ, δ) are the pytree leaves; ``base``, ``smooth``, the
+    ``kinks`` of φ (moved by the transform) and ``order`` are static.
     """
     has_closed_form = False
 
-    def __init__(self, fn, smooth: bool, kinks, order: int):
-        self.fn = fn
+    def __init__(self, base, smooth: bool, kinks, order: int, transform=(1.0, 0.0, 1.0, 0.0)):
+        self.base = base
         self.smooth = smooth
         self.kinks = None if kinks is None else tuple(float(k) for k in kinks)
         self.order = int(order)
+        self.transform = tuple(transform)
         self.tabulable = smooth
-        self.d1 = jax.vmap(jax.grad(lambda x: fn(x)))
-        self.d2 = jax.vmap(jax.grad(jax.grad(lambda x: fn(x))))
+        self.d1 = jax.vmap(jax.grad(self.fn))
+        self.d2 = jax.vmap(jax.grad(jax.grad(self.fn)))
+
+    def fn(self, x):
+        alpha, beta, gamma, delta = self.transform
+        return gamma * (self.base(alpha * x + beta) + delta)
+
+    def tree_flatten(self):
+        return self.transform, (self.base, self.smooth, self.kinks, self.order)
+
+    @classmethod
+    def tree_unflatten(cls, static, transform):
+        base, smooth, kinks, order = static
+        return cls(base, smooth, kinks, order, transform)
 
     # -- the rule ------------------------------------------------------------------------------------
     @cached_property

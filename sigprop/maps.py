@@ -90,31 +90,32 @@ def _prepare_scalar_q(phi, q, sigma_w, sigma_b):
 
 
 # --------------------------------------------------------------------------------------------------
-# jitted kernels (the dual kernel object is a static argument: one compilation per kernel)
+# jitted kernels (the dual kernel is a pytree argument: one compilation per kernel structure, so new
+# scales or a new DKS/TAT transform of the same φ reuse it)
 # --------------------------------------------------------------------------------------------------
 
 
-@partial(jax.jit, static_argnums=0)
+@jax.jit
 def _q(kern, q, sw2, sb2):
     return sw2 * jax.vmap(kern.second_moment)(q) + sb2
 
 
-@partial(jax.jit, static_argnums=0)
+@jax.jit
 def _q_slope(kern, q, sw2):
     return sw2 * jax.vmap(jax.grad(kern.second_moment))(q)
 
 
-@partial(jax.jit, static_argnums=0)
+@jax.jit
 def _one_minus_c(kern, d, q, sw2, sb2):
     return sw2 * kern.gap(q, d) / (sw2 * kern.second_moment(q) + sb2)
 
 
-@partial(jax.jit, static_argnums=0)
+@jax.jit
 def _c_slope(kern, c, q, sw2, sb2):
     return sw2 * q * kern.dot_cross(q, c) / (sw2 * kern.second_moment(q) + sb2)
 
 
-@partial(jax.jit, static_argnums=0)
+@jax.jit
 def _c_curvature(kern, q, sw2, sb2):
     return sw2 * q**2 * kern.ddot_second_moment(q) / (sw2 * kern.second_moment(q) + sb2)
 

@@ -84,15 +84,57 @@ class Serial:
 # --------------------------------------------------------------------------------------------------
 
 
-def _dense_step(layer: Dense, kernels, q, d, cache, mode):
-    kern = kernels[layer.phi]
-    sw2, sb2 = layer.sigma_w**2, layer.sigma_b**2
+@dataclass(frozen=True)
+class _DenseSlot:
+    """A Dense layer as JAX compiles it: its kernel is ``kernels[j]`` and its scales are
+    ``σ_w², σ_b² = scales[k], scales[k + 1]``; kernels (pytrees) and scales are traced, so a network with new σ,
+    or with a new transform of the same φ (DKS, TAT), reuses the compilation."""
+
+    j: int
+    k: int
+
+
+@dataclass(frozen=True)
+class _ResidualSlot:
+    """A Residual unit as JAX compiles it: ``w² = scales[k]``, branch runs of slots."""
+
+    runs: tuple
+    k: int
+
+
+def _slots(runs, activations) -> tuple[tuple, np.ndarray]:
+    """Split (unit, times) runs into the static structure that JAX compiles (which of ``activations`` each
+    layer uses, and the nesting of units) and the flat vector of their scales (σ_w², σ_b², w²), traced."""
+    scales: list[float] = []
+    index = {phi: j for j, phi in enumerate(activations)}
+
+    def split(runs):
+        out = []
+        for unit, times in runs:
+            k = len(scales)
+            if isinstance(unit, Dense):
+                scales.extend((unit.sigma_w**2, unit.sigma_b**2))
+                out.append((_DenseSlot(index[unit.phi], k), times))
+            elif isinstance(unit, Residual):
+                scales.append(unit.shortcut_weight**2)
+                out.append((_ResidualSlot(split(unit.branch.runs), k), times))
+            else:
+                raise TypeError(f"unknown network unit {unit!r}")
+        return tuple(out)
+
+    structure = split(runs)
+    return structure, np.asarray(scales, dtype=float)
+
+
+def _dense_step(layer: _DenseSlot, kernels, scales, q, d, cache, mode):
+    kern = kernels[layer.j]
+    sw2, sb2 = scales[layer.k], scales[layer.k + 1]
     q_out = sw2 * kern.second_moment(q) + sb2
     if mode == "q":
         d_out = d
     elif mode == "d":
-        q_out, d_out, entry = _dense_gap(kern, cache[layer.phi], q, d, sw2, q_out)
-        cache = {**cache, layer.phi: entry}
+        q_out, d_out, entry = _dense_gap(kern, cache[layer.j], q, d, sw2, q_out)
+        cache = {**cache, layer.j: entry}
     else:  # "slope": tangent of d at d = 0, multiplied by C'(1) = σ_w² q E[φ'²] / Q(q)
         d_out = d * sw2 * q * kern.dot_second_moment(q) / q_out
     return jnp.maximum(q_out, Q_FLOOR), d_out, cache
@@ -121,22 +163,21 @@ def _dense_gap(kern, entry, q, d, sw2, q_out):
     return q_out, d_out, entry
 
 
-def _apply(unit, kernels, q, d, cache, mode):
-    if isinstance(unit, Dense):
-        return _dense_step(unit, kernels, q, d, cache, mode)
-    if isinstance(unit, Residual):
-        w2 = unit.shortcut_weight**2
-        qb, db, cache = _apply_serial(unit.branch, kernels, q, d, cache, mode, record=False)
-        q_out = w2 * q + (1 - w2) * qb
-        return q_out, (w2 * q * d + (1 - w2) * qb * db) / q_out, cache
-    raise TypeError(f"unknown network unit {unit!r}")
+def _apply(unit, kernels, scales, q, d, cache, mode):
+    if isinstance(unit, _DenseSlot):
+        return _dense_step(unit, kernels, scales, q, d, cache, mode)
+    w2 = scales[unit.k]
+    qb, db, cache = _apply_runs(unit.runs, kernels, scales, q, d, cache, mode)
+    q_out = w2 * q + (1 - w2) * qb
+    return q_out, (w2 * q * d + (1 - w2) * qb * db) / q_out, cache
 
 
-def _apply_serial(serial: Serial, kernels, q, d, cache, mode, record: bool):
-    """Push (q, d) through a (small, static) ``serial`` — used for residual branches."""
-    for unit, times in serial.runs:
-        q, d, cache = jax.lax.fori_loop(0, times, lambda _, carry, unit=unit: _apply(unit, kernels, *carry, mode),
-                                        (q, d, cache))
+def _apply_runs(runs, kernels, scales, q, d, cache, mode):
+    """Push (q, d) through a (small, static) tuple of runs — used for residual branches."""
+    for unit, times in runs:
+        q, d, cache = jax.lax.fori_loop(
+            0, times, lambda _, carry, unit=unit: _apply(unit, kernels, scales, *carry, mode), (q, d, cache)
+        )
     return q, d, cache
 
 
@@ -146,10 +187,10 @@ def _bucket(n: int) -> int:
     return max(1024, 1 << max(n - 1, 0).bit_length())
 
 
-def _settled_dense_run(kern, layer: Dense, cache, q):
+def _settled_dense_run(kern, layer: _DenseSlot, scales, cache, q):
     """The ``d`` update of a Dense layer whose input variance no longer moves: per-variance work done once
     (``params``, and for smooth φ the table of ``gap(q, d)/d``), so the loop body has no branches."""
-    sw2, sb2 = layer.sigma_w**2, layer.sigma_b**2
+    sw2, sb2 = scales[layer.k], scales[layer.k + 1]
     params = kern.params(q)
     if kern.tabulable:
         table = tabulate(kern, params, q)
@@ -158,7 +199,7 @@ def _settled_dense_run(kern, layer: Dense, cache, q):
         def gap(qv, dv):
             return dv * interpolate(table, dv)
     else:
-        entry = (q, params, cache[layer.phi][2], cache[layer.phi][3])
+        entry = (q, params, cache[layer.j][2], cache[layer.j][3])
 
         def gap(qv, dv):
             return kern.gap_with(params, qv, dv)
@@ -167,20 +208,20 @@ def _settled_dense_run(kern, layer: Dense, cache, q):
         q_out = sw2 * kern.second_moment(qv) + sb2
         return jnp.maximum(q_out, Q_FLOOR), sw2 * gap(qv, dv) / q_out
 
-    return step, {**cache, layer.phi: entry}
+    return step, {**cache, layer.j: entry}
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2, 3))
-def _propagate(units, kernel_items, mode, record, times, settled, q0, d0):
-    """Push (q0, d0) through ``units`` repeated ``times`` (a traced array: one compilation for all depths).
+@partial(jax.jit, static_argnums=(0, 2, 3))
+def _propagate(units, kernels, mode, record, times, settled, scales, q0, d0):
+    """Push (q0, d0) through ``units`` (slots, see :func:`_slots`) repeated ``times``. The repeats and the
+    ``scales`` are traced arrays: one compilation serves every depth and every σ_w, σ_b, w.
 
     In the ``d`` mode, a run of Dense layers switches after ``settled`` layers (where q has stopped moving,
     see :meth:`Network._settled`) to a branch-free loop over the now fixed layer map.
     Returns the final (q, d) and, with ``record``, buffers of the state after every unit (length ``record``).
     """
-    kernels = dict(kernel_items)
-    cache = {phi: (q0, kern.params(q0), jnp.zeros(TABLE_CELLS + 1), jnp.asarray(False))
-             for phi, kern in kernels.items()} if mode == "d" else {}
+    cache = {j: (q0, kern.params(q0), jnp.zeros(TABLE_CELLS + 1), jnp.asarray(False))
+             for j, kern in enumerate(kernels)} if mode == "d" else {}
     q, d = q0, d0
     qs = jnp.zeros((record,)).at[0].set(q0) if record else None
     ds = jnp.zeros((record, *d0.shape)).at[0].set(d0) if record else None
@@ -188,16 +229,16 @@ def _propagate(units, kernel_items, mode, record, times, settled, q0, d0):
     for i, unit in enumerate(units):
         def body(j, carry, unit=unit, start=start):
             q, d, cache, qs, ds = carry
-            q, d, cache = _apply(unit, kernels, q, d, cache, mode)
+            q, d, cache = _apply(unit, kernels, scales, q, d, cache, mode)
             if record:
                 qs = qs.at[start + j + 1].set(q)
                 ds = ds.at[start + j + 1].set(d)
             return q, d, cache, qs, ds
 
-        if mode == "d" and isinstance(unit, Dense):
+        if mode == "d" and isinstance(unit, _DenseSlot):
             n_pre = jnp.minimum(settled[i], times[i])
             q, d, cache, qs, ds = jax.lax.fori_loop(0, n_pre, body, (q, d, cache, qs, ds))
-            step, cache = _settled_dense_run(kernels[unit.phi], unit, cache, q)
+            step, cache = _settled_dense_run(kernels[unit.j], unit, scales, cache, q)
 
             def fixed_body(j, carry, step=step, start=start):
                 q, d, qs, ds = carry
@@ -256,7 +297,7 @@ class Network:
 
     # -- propagation --------------------------------------------------------------------------------
     def _kernels(self, q_max):
-        return tuple((phi, phi.kernel(q_max)) for phi in self.activations)
+        return tuple(phi.kernel(q_max) for phi in self.activations)
 
     def _settled(self, q_traj) -> np.ndarray:
         """Per run: how many of its layers pass before q stops moving (|q_k − q_j| ≤ SETTLED_RTOL·q_j for every
@@ -276,14 +317,16 @@ class Network:
         return np.asarray(out)
 
     def _propagate(self, kernels, mode: str, record: bool, q0, d0, q_traj=None):
-        units = tuple(unit for unit, _ in self.body.runs)
+        structure, scales = _slots(self.body.runs, self.activations)
+        units = tuple(unit for unit, _ in structure)
         times = jnp.asarray([t for _, t in self.body.runs])
         settled = jnp.asarray(self._settled(q_traj))
         buffer = _bucket(self.length + 1) if record else 0
-        q, d, qs, ds = _propagate(units, kernels, mode, buffer, times, settled, jnp.asarray(q0, float),
-                                  jnp.asarray(d0, float))
+        q, d, qs, ds = _propagate(units, kernels, mode, buffer, times, settled, jnp.asarray(scales),
+                                  jnp.asarray(q0, float), jnp.asarray(d0, float))
         if record:
-            return q, d, qs[: self.length + 1], ds[: self.length + 1]
+            n = self.length + 1  # sliced in NumPy: a jnp slice would compile once per depth
+            return q, d, np.asarray(qs)[:n], np.asarray(ds)[:n]
         return q, d
 
     def _run(self, q0: float, d0, mode: str, record: bool):

@@ -20,7 +20,6 @@ i.e. Jacot's recursion Θ ← Θ·σ_w²E[φ'(u)φ'(v)] + (σ_w²E[φ(u)φ(v)] +
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import jax
 import jax.numpy as jnp
@@ -57,17 +56,14 @@ def _is_plain(net) -> bool:
     return all(isinstance(unit, Dense) for unit, _ in net.body.runs)
 
 
-@lru_cache(maxsize=128)
-def _dense_step_fn(kern, sw2: float, sb2: float):
-    """jit: (q, c, Θ) -> (q', c', Θ', K', Σ̇) for one Dense layer (unnormalised Jacot recursion)."""
-
-    def step(q, c, theta):
-        q2 = sw2 * kern.second_moment(q) + sb2
-        k2 = sw2 * kern.cross(q, c) + sb2
-        dot = sw2 * kern.dot_cross(q, c)
-        return q2, k2 / q2, k2 + theta * dot, k2, dot
-
-    return jax.jit(step)
+@jax.jit
+def _dense_step(kern, q, c, theta, sw2, sb2):
+    """(q, c, Θ) -> (q', c', Θ', K', Σ̇) for one Dense layer (unnormalised Jacot recursion); the kernel and the
+    scales are traced, so new σ or a new transform of φ do not recompile."""
+    q2 = sw2 * kern.second_moment(q) + sb2
+    k2 = sw2 * kern.cross(q, c) + sb2
+    dot = sw2 * kern.dot_cross(q, c)
+    return q2, k2 / q2, k2 + theta * dot, k2, dot
 
 
 def _forward_general(net, c, q, record_top=False):
@@ -83,8 +79,8 @@ def _forward_general(net, c, q, record_top=False):
         for unit, times in serial.runs:
             for _ in range(times):
                 if isinstance(unit, Dense):
-                    step = _dense_step_fn(kernels[unit.phi], unit.sigma_w**2, unit.sigma_b**2)
-                    qv, cv, theta, k2, dot = step(qv, cv, theta)
+                    qv, cv, theta, k2, dot = _dense_step(kernels[unit.phi], qv, cv, theta, unit.sigma_w**2,
+                                                         unit.sigma_b**2)
                     records.append(("D", k2, dot))
                 elif isinstance(unit, Residual):
                     w2 = unit.shortcut_weight**2
@@ -147,24 +143,28 @@ def _dense_layers(net):
     return runs
 
 
-@lru_cache(maxsize=64)
-def _dot_cross_fn(kern):
-    """jit(vmap over layers) of E[φ'(u)φ'(v)] at (q_k, c_k) (kernels are cached by the activation)."""
-    return jax.jit(jax.vmap(kern.dot_cross))
+@jax.jit
+def _dot_cross_layers(kern, q, c):
+    """E[φ'(u)φ'(v)] at (q_k, c_k) for every layer k (vmapped)."""
+    return jax.vmap(kern.dot_cross)(q, c)
 
 
 def _slopes(runs, q_traj, c_traj):
     """C'_k(c_k) for k = 0 … L−1, shape (L, n): layer k+1's σ_w² q_k E[φ'(u)φ'(v)] / q_{k+1}."""
+    from .network import _bucket
+
     out, row = [], 0
     q_max = float(np.max(q_traj))
     with jax.enable_x64(True):
         for layer, times in runs:
             kern = layer.phi.kernel(q_max)
-            qs = jnp.asarray(q_traj[row:row + times])
-            cs = jnp.asarray(c_traj[row:row + times])
-            dot = _dot_cross_fn(kern)(qs, cs)
+            qs = np.asarray(q_traj[row:row + times], dtype=float)
+            cs = np.asarray(c_traj[row:row + times], dtype=float)
+            pad = _bucket(times) - times  # padded to a power of two: one compilation serves many depths
+            dot = np.asarray(_dot_cross_layers(kern, np.pad(qs, (0, pad), mode="edge"),
+                                               np.pad(cs, ((0, pad), (0, 0)), mode="edge")))[:times]
             sw2 = layer.sigma_w**2
-            out.append(np.asarray(sw2 * qs[:, None] * dot / jnp.asarray(q_traj[row + 1:row + 1 + times])[:, None]))
+            out.append(sw2 * qs[:, None] * dot / np.asarray(q_traj[row + 1:row + 1 + times], dtype=float)[:, None])
             row += times
     return np.concatenate(out, axis=0)
 

@@ -310,3 +310,28 @@ def test_vanishing_q_stays_finite():
     out = net.c_map(C_GRID)
     assert np.all(np.isfinite(out)) and np.all(np.abs(out) <= 1)
     assert net.q_trajectory(1.0)[-1] < 1e-250
+
+
+def test_new_scales_and_new_transforms_reuse_the_compilation():
+    """σ_w, σ_b, w and the affine transform of φ (DKS/TAT constants) are traced (kernels are pytrees): changing
+    them adds no compilation of the network propagation (a slider move would otherwise stall for ~1 s). Only
+    the kernel's structure is compiled: its class, base φ and Mehler order (which can change with the
+    transform, so the two transforms here are checked to share it)."""
+    from sigprop import network as network_module
+
+    c = np.linspace(-1.0, 1.0, 11)
+    tanh, relu = sp.activation("tanh"), sp.activation("relu")
+    shaped = [tanh.transformed(0.5, 0.1, 2.0, 0.3), tanh.transformed(0.48, 0.08, 1.95, 0.28)]
+    orders = [net._kernels(float(net.q_trajectory().max()))[0].order for net in (sp.mlp(s, depth=30) for s in shaped)]
+    assert orders[0] == orders[1]
+    runs = [
+        lambda k: sp.mlp(tanh, depth=30, sigma_w=1.2 + 0.1 * k, sigma_b=0.1 + 0.1 * k).c_map(c),
+        lambda k: sp.mlp(shaped[k], depth=30).c_map(c),
+        lambda k: sp.resnet(relu, blocks=10, shortcut_weight=0.8 - 0.2 * k, sigma_w=1.3 - 0.2 * k).c_map(c),
+    ]
+    for run in runs:
+        run(0)
+    before = network_module._propagate._cache_size()
+    for run in runs:
+        run(1)
+    assert network_module._propagate._cache_size() == before
