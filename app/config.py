@@ -114,38 +114,40 @@ class Configuration(param.Parameterized):
         p = self.param
         method = self.param.method
         w = {
-            "title": pn.widgets.TextInput.from_param(p.title, name="Name"),
-            "colour": pn.widgets.ColorPicker.from_param(p.colour, name="Colour", width=60),
+            "title": pn.widgets.TextInput.from_param(p.title, label="Name"),
+            "colour": pn.widgets.ColorPicker.from_param(p.colour, label="Colour", width=60),
             "activation": pn.widgets.TextInput.from_param(
                 p.activation,
-                name="Activation (name or expression in x)",
+                label="Activation (name or expression in x)",
                 placeholder="tanh, relu, gelu, tanh(x) + 0.1*x ...",
             ),
-            "method": pn.widgets.Select(name="Method", options=METHOD_LABELS, value=self.method),
+            "method": pn.widgets.Select(label="Method", options=METHOD_LABELS, value=self.method),
             "scheme": pn.widgets.Select.from_param(
-                p.scheme, name="Scheme", visible=pn.bind(lambda m: m == "standard", method)
+                p.scheme, label="Scheme", visible=pn.bind(lambda m: m == "standard", method)
             ),
             "sigma_w": pn.widgets.FloatSlider.from_param(
-                p.sigma_w, name="σ_w", visible=pn.bind(lambda m, s: m == "standard" and s == "custom", method, p.scheme)
+                p.sigma_w,
+                label="σ_w",
+                visible=pn.bind(lambda m, s: m == "standard" and s == "custom", method, p.scheme),
             ),
             "sigma_b": pn.widgets.FloatSlider.from_param(
-                p.sigma_b, name="σ_b", visible=pn.bind(lambda m: m in ("standard", "eoc"), method)
+                p.sigma_b, label="σ_b", visible=pn.bind(lambda m: m in ("standard", "eoc"), method)
             ),
             "zeta": pn.widgets.FloatSlider.from_param(
-                p.zeta, name="ζ = C_f'(1)", visible=pn.bind(lambda m: m == "dks", method)
+                p.zeta, label="ζ = C_f'(1)", visible=pn.bind(lambda m: m == "dks", method)
             ),
             "eta": pn.widgets.FloatSlider.from_param(
-                p.eta, name="η = C_f(0) (leaky ReLU)", visible=pn.bind(lambda m: m == "tat", method)
+                p.eta, label="η = C_f(0) (leaky ReLU)", visible=pn.bind(lambda m: m == "tat", method)
             ),
             "tau": pn.widgets.FloatSlider.from_param(
-                p.tau, name="τ = C_f''(1) (smooth φ)", visible=pn.bind(lambda m: m == "tat", method)
+                p.tau, label="τ = C_f''(1) (smooth φ)", visible=pn.bind(lambda m: m == "tat", method)
             ),
-            "architecture": pn.widgets.RadioButtonGroup.from_param(p.architecture, name="Architecture"),
+            "architecture": pn.widgets.RadioButtonGroup.from_param(p.architecture, label="Architecture"),
             "shortcut_weight": pn.widgets.FloatSlider.from_param(
-                p.shortcut_weight, name="Shortcut weight w", visible=pn.bind(lambda a: a == "residual", p.architecture)
+                p.shortcut_weight, label="Shortcut weight w", visible=pn.bind(lambda a: a == "residual", p.architecture)
             ),
             "depth": pn.widgets.DiscreteSlider(
-                name="Depth L (log scale)", options=self._depth_stops(), value=self.depth
+                label="Depth L (log scale)", options=self._depth_stops(), value=self.depth
             ),
         }
         w["method"].link(self, value="method")
@@ -163,11 +165,11 @@ class Configuration(param.Parameterized):
         )
         buttons = []
         if on_duplicate is not None:
-            b = pn.widgets.Button(name="Duplicate", button_type="light", css_classes=["sigprop-duplicate"])
+            b = pn.widgets.Button(label="Duplicate", color="light", css_classes=["sigprop-duplicate"])
             b.on_click(lambda _: on_duplicate(self))
             buttons.append(b)
         if on_remove is not None:
-            b = pn.widgets.Button(name="Remove", button_type="light", css_classes=["sigprop-remove"])
+            b = pn.widgets.Button(label="Remove", color="light", css_classes=["sigprop-remove"])
             b.on_click(lambda _: on_remove(self))
             buttons.append(b)
         header = pn.pane.HTML(

@@ -335,7 +335,7 @@ class Dashboard(pn.viewable.Viewer):
                 callback=self._exporter(key, fmt),
                 filename=f"sigprop_{key}.{fmt}",
                 label=fmt.upper(),
-                button_type="light",
+                color="light",
                 width=70,
                 css_classes=[f"sigprop-export-{key}-{fmt}"],
             )
@@ -427,13 +427,13 @@ class Dashboard(pn.viewable.Viewer):
 
     # ---- layout --------------------------------------------------------------------------------------
     def _controls(self) -> list:
-        preset = pn.widgets.Select.from_param(self.param.preset, name="Preset", css_classes=["sigprop-preset"])
-        apply = pn.widgets.Button(name="Load preset", button_type="primary", css_classes=["sigprop-apply"])
+        preset = pn.widgets.Select.from_param(self.param.preset, label="Preset", css_classes=["sigprop-preset"])
+        apply = pn.widgets.Button(label="Load preset", color="primary", css_classes=["sigprop-apply"])
         apply.on_click(lambda _: self.apply_preset())
-        add = pn.widgets.Button(name="+ Add configuration", button_type="success", css_classes=["sigprop-add"])
+        add = pn.widgets.Button(label="+ Add configuration", color="success", css_classes=["sigprop-add"])
         add.on_click(lambda _: self.add())
         present = pn.widgets.Toggle.from_param(
-            self.param.presentation, name="Presentation mode", css_classes=["sigprop-present"]
+            self.param.presentation, label="Presentation mode", css_classes=["sigprop-present"]
         )
         text = pn.pane.Markdown(pn.bind(lambda p: PRESETS[p]["text"], self.param.preset), margin=(0, 10))
         return [preset, text, apply, pn.Row(add, present), self._editors]

@@ -5,7 +5,8 @@
    but JAX's compiled functions warm (the engine recomputes every curve, readout, NTK), per configuration.
 2. Slider change -> plot data updated, in Chromium (Playwright): a keydown listener starts the clock, the
    C-map curve's ColumnDataSource `data` change stops it. Moves between depth stops already visited
-   (cached) and to stops never visited (the engine computes, and JAX compiles, the new depth).
+   (cached) and to stops never visited (the engine computes the new depth); then the DKS configuration's ζ
+   slider, whose every move is a new value (a new DKS solve and new curves, no compilation).
 3. Server start -> first page usable: `panel serve app/serve.py --warm` started; /liveness; first page
    with its widgets rendered; every default curve drawn.
 Targets (issue 4): 1 ≤ 16 ms; 2 ≤ 100 ms median, ≤ 250 ms p95; 3 ≤ 5 s.
@@ -76,12 +77,12 @@ def engine_redraw(repeats: int = 20) -> None:
     )
 
 
-LISTEN_JS = """() => {
+LISTEN_JS = """(name) => {
   window.__lat = []; window.__t0 = null;
   document.addEventListener('keydown', () => { window.__t0 = performance.now(); }, true);
   const doc = Bokeh.documents[0];
   const fig = [...doc.all_models].find(m => m.type === 'Figure' && m.title && m.title.text.startsWith('C_f(c)'));
-  const r = fig.renderers.find(r => r.name === 'ReLU · He');
+  const r = fig.renderers.find(r => r.name === name);
   r.data_source.connect(r.data_source.properties.data.change, () => {
     if (window.__t0 !== null) { window.__lat.push(performance.now() - window.__t0); window.__t0 = null; } });
 }"""
@@ -96,7 +97,7 @@ def browser_latency(server_url: str, presses: int = 20) -> None:
         page = browser.new_page()
         open_app(page, server_url)
         page.wait_for_timeout(1000)
-        page.evaluate(LISTEN_JS)
+        page.evaluate(LISTEN_JS, "ReLU · He")
         handle = page.locator(".sigprop-depth .noUi-handle").first
         handle.focus()
 
@@ -116,11 +117,21 @@ def browser_latency(server_url: str, presses: int = 20) -> None:
         for i in range(presses):  # back and forth over visited stops: cached
             press("ArrowLeft" if i % 2 == 0 else "ArrowRight")
         lat = np.asarray(page.evaluate("() => window.__lat"))
+        # the DKS configuration's ζ slider: every move is a value never computed (a new DKS solve and curves)
+        page.locator(".sigprop-editors .bk-tab").nth(2).click()
+        page.wait_for_timeout(1000)
+        page.evaluate(LISTEN_JS, "tanh · DKS ζ=1.5")
+        page.locator(".sigprop-zeta .noUi-handle").first.focus()
+        for _ in range(presses // 2):
+            press("ArrowRight")
+        zeta = np.asarray(page.evaluate("() => window.__lat"))
         browser.close()
     print(
         f"2. slider -> C-map data in Chromium, cached depths: median {np.median(lat):.0f} ms, "
         f"p95 {np.percentile(lat, 95):.0f} ms, max {lat.max():.0f} ms over {lat.size} moves; "
-        f"new depths (engine + JIT): {', '.join(f'{x:.0f}' for x in fresh)} ms"
+        f"new depths (engine + JIT): {', '.join(f'{x:.0f}' for x in fresh)} ms; "
+        f"DKS ζ slider, new values: median {np.median(zeta):.0f} ms, p95 {np.percentile(zeta, 95):.0f} ms, "
+        f"max {zeta.max():.0f} ms over {zeta.size} moves"
     )
 
 

@@ -192,8 +192,8 @@ hv.Overlay(theory + sim).opts(title="tanh, σ_w = 2, σ_b = 0.3: theory (lines) 
 # longer. (In a static copy of this notebook the sliders do nothing; run it to play.)
 
 # %%
-w_sigma = pn.widgets.FloatSlider(name="σ_w", start=0.5, end=4.0, step=0.05, value=1.5)
-w_depth = pn.widgets.IntSlider(name="depth L", start=1, end=100, value=10)
+w_sigma = pn.widgets.FloatSlider(label="σ_w", start=0.5, end=4.0, step=0.05, value=1.5)
+w_depth = pn.widgets.IntSlider(label="depth L", start=1, end=100, value=10)
 
 
 def c_map_view(sigma_w, depth):

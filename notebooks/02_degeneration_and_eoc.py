@@ -225,8 +225,8 @@ hv.Overlay([hv.Curve((np.arange(1, L + 1), d_sp[1:]), "layer l", "1 - c_l", labe
 # $c^l$ for five input cosines; the title gives $\chi_1$ and $\xi_c$.
 
 # %%
-w_sw2 = pn.widgets.FloatSlider(name="σ_w²", start=0.5, end=4.0, step=0.05, value=1.76)
-w_sb2 = pn.widgets.FloatSlider(name="σ_b²", start=0.0, end=0.5, step=0.01, value=0.05)
+w_sw2 = pn.widgets.FloatSlider(label="σ_w²", start=0.5, end=4.0, step=0.05, value=1.76)
+w_sb2 = pn.widgets.FloatSlider(label="σ_b²", start=0.0, end=0.5, step=0.01, value=0.05)
 
 
 def trajectory_view(sw2, sb2):

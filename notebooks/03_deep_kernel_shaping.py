@@ -167,8 +167,8 @@ hv.Overlay([band, diag.relabel("c (linear network)")] + [
 # $C_f(0) = 0$ and $C_f'(1) = \zeta$; the curve never leaves the band $c \pm 2(\zeta - 1)$.
 
 # %%
-w_zeta = pn.widgets.FloatSlider(name="ζ = C_f'(1)", start=1.05, end=5.0, step=0.05, value=1.5)
-w_depth = pn.widgets.DiscreteSlider(name="depth L", options=[1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], value=100)
+w_zeta = pn.widgets.FloatSlider(label="ζ = C_f'(1)", start=1.05, end=5.0, step=0.05, value=1.5)
+w_depth = pn.widgets.DiscreteSlider(label="depth L", options=[1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], value=100)
 
 
 def dks_view(zeta, depth):

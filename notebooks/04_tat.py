@@ -165,8 +165,8 @@ except sp.UnachievableError as err:
 # An unreachable combination shows the error message instead of the plot.
 
 # %%
-w_eta = pn.widgets.FloatSlider(name="η = C_f(0)", start=0.0, end=0.99, step=0.01, value=0.9)
-w_depth = pn.widgets.DiscreteSlider(name="depth L", options=[2, 5, 10, 13, 20, 50, 100, 200, 500, 1000], value=100)
+w_eta = pn.widgets.FloatSlider(label="η = C_f(0)", start=0.0, end=0.99, step=0.01, value=0.9)
+w_depth = pn.widgets.DiscreteSlider(label="depth L", options=[2, 5, 10, 13, 20, 50, 100, 200, 500, 1000], value=100)
 
 
 def tat_view(eta, depth):

@@ -170,8 +170,8 @@ for w in ws_short[:3]:
 # The ReLU ResNet (He init) with the chosen shortcut weight and number of blocks (two layers each).
 
 # %%
-w_w = pn.widgets.FloatSlider(name="shortcut weight w", start=0.0, end=0.99, step=0.01, value=0.8)
-w_blocks = pn.widgets.DiscreteSlider(name="blocks", options=[1, 2, 5, 10, 20, 50, 100, 200, 500], value=50)
+w_w = pn.widgets.FloatSlider(label="shortcut weight w", start=0.0, end=0.99, step=0.01, value=0.8)
+w_blocks = pn.widgets.DiscreteSlider(label="blocks", options=[1, 2, 5, 10, 20, 50, 100, 200, 500], value=50)
 
 
 def resnet_view(w, blocks):

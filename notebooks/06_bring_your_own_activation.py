@@ -164,8 +164,8 @@ hv.Overlay([hv.Curve((np.arange(1, len(c) + 1), c), "Adam step", "training MSE",
 # sigprop's message instead. (Shaping a new activation takes a few seconds the first time.)
 
 # %%
-w_expr = pn.widgets.TextInput(name="φ(x) =", value="x * tanh(softplus(x))")
-w_depth = pn.widgets.DiscreteSlider(name="depth L", options=[1, 2, 5, 10, 20, 50, 100], value=20)
+w_expr = pn.widgets.TextInput(label="φ(x) =", value="x * tanh(softplus(x))")
+w_depth = pn.widgets.DiscreteSlider(label="depth L", options=[1, 2, 5, 10, 20, 50, 100], value=20)
 
 
 def byo_view(text, depth):
