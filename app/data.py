@@ -215,11 +215,13 @@ def curves(spec: Spec) -> Curves:
     units = plot_depths(length)
     rows = layer_index(length)
     final = 1.0 - gaps[-1, :n1]
+    slope = float(net.c_slope_at_1())
     readouts = {
         "depth": depth,
-        "C'_f(1)": float(net.c_slope_at_1()),
+        "C'_f(1)": slope,
         "C_f(0)": float(final[_I0]),
         "max|C_f(c) - c|": float(np.max(np.abs(final - C_GRID))),
+        "bound": sp.c_deviation_bound(slope, final[_I0]),
     }
     constants = {"sigma_w": m.sigma_w, "sigma_b": m.sigma_b}
     if m.result is not None:

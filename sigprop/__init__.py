@@ -35,7 +35,7 @@ from .methods import (
     standard,
     tat,
 )
-from .network import Dense, Network, Residual, Serial, mlp, resnet
+from .network import Dense, Network, Residual, Serial, c_deviation_bound, mlp, resnet
 from .ntk import NTKResult, circle_cosines, ntk, ntk_bound, ntk_condition_numbers
 
 __version__ = "0.1.0"
@@ -43,7 +43,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Activation", "ActivationError", "ConfigurationError", "Dense", "DivergenceError", "EOCResult", "InitResult",
     "LooksLinearResult", "NTKResult", "Network", "PhaseDiagram", "Residual", "Serial", "ShapingResult",
-    "SigpropError", "UnachievableError", "activation", "c_map", "c_map_curvature", "c_map_slope",
+    "SigpropError", "UnachievableError", "activation", "c_deviation_bound", "c_map", "c_map_curvature", "c_map_slope",
     "circle_cosines", "dks", "eoc", "list_activations", "looks_linear", "min_depth_for_eta", "mlp", "ntk",
     "ntk_bound", "ntk_condition_numbers", "one_minus_c_map", "phase_diagram", "q_map", "q_map_slope", "resnet",
     "standard", "tat",

@@ -430,6 +430,10 @@ class Network:
         """C_f(0)."""
         return float(self.c_map(0.0, q))
 
+    def c_deviation_bound(self, q: float = 1.0) -> float:
+        """Upper bound on max_{c ∈ [−1, 1]} |C_f(c) − c| from C_f'(1) and C_f(0) (:func:`c_deviation_bound`)."""
+        return c_deviation_bound(self.c_slope_at_1(q), self.c_at_0(q))
+
     def subnetwork_max(self, x0: float, on_layer: Callable[[float], float]) -> float:
         """Fold the architecture with ``on_layer`` at each nonlinear layer and ``Σ w_i² x_i`` at sums, and
         return the maximum over subnetworks (the whole net and each residual branch on its own).
@@ -510,3 +514,22 @@ def resnet(phi, blocks: int, shortcut_weight: float = 0.8, layers_per_block: int
     if math.prod((blocks, layers_per_block)) > MAX_DEPTH:
         raise ConfigurationError(f"blocks × layers_per_block must be ≤ {MAX_DEPTH:,}")
     return Network(Serial(((Residual(branch, w), blocks),)), name=f"resnet-{blocks}x{layers_per_block}", init=init)
+
+
+def c_deviation_bound(slope_at_1: float, c_at_0: float) -> float:
+    """``max_{c∈[−1,1]} |C_f(c) − c| ≤ min(2, 2(C_f'(1) − 1) + 4 C_f(0))``.
+
+    A network's normalised C map is a power series ``C_f(c) = Σ_k b_k c^k`` with ``b_k ≥ 0`` (each layer's map
+    is, and sums with non-negative weights and compositions keep it), ``Σ b_k = C_f(1) = 1``,
+    ``Σ k b_k = C_f'(1)`` and ``b_0 = C_f(0)``. Then ``C_f(c) − c = Σ_{k≠1} b_k (c^k − c)`` with
+    ``|c^k − c| ≤ 2``, so ``|C_f(c) − c| ≤ 2(1 − b_1)``, and
+    ``1 − b_1 = b_0 + Σ_{k≥2} b_k ≤ b_0 + Σ_{k≥2} (k − 1) b_k = 2 b_0 + C_f'(1) − 1``.
+    Equality at c = −1 for ``b = (0, 2 − ζ, ζ − 1)`` (DKS with C_f'(1) = ζ ≤ 2: bound 2(ζ − 1)) and for
+    ``b = (η, 1 − 2η, η)`` (C_f'(1) = 1, C_f(0) = η ≤ 1/2: bound 4η).
+    """
+    slope = float(slope_at_1)
+    c0 = float(c_at_0)
+    if not (math.isfinite(slope) and math.isfinite(c0)):
+        raise ConfigurationError(f"c_deviation_bound needs finite C_f'(1) and C_f(0), got {slope}, {c0}")
+    return min(2.0, max(0.0, 2.0 * (slope - 1.0) + 4.0 * c0))
+

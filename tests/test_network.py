@@ -335,3 +335,39 @@ def test_new_scales_and_new_transforms_reuse_the_compilation():
     for run in runs:
         run(1)
     assert network_module._propagate._cache_size() == before
+
+
+def test_c_deviation_bound_holds_for_random_positive_series_and_is_tight():
+    """Independent check: C(c) = Σ b_k c^k with random b_k ≥ 0, Σ b_k = 1 (a normalised dual kernel) never strays
+    from the identity by more than the bound computed from C'(1) = Σ k b_k and C(0) = b_0; the two extremal
+    series of the docstring reach it at c = −1."""
+    rng = np.random.default_rng(7)
+    c = np.linspace(-1.0, 1.0, 2001)
+    for _ in range(200):
+        b = rng.dirichlet(np.full(rng.integers(2, 9), 0.5))
+        if rng.random() < 0.5:
+            b[0] = 0.0
+            b /= b.sum()
+        dev = np.max(np.abs(np.polyval(b[::-1], c) - c))
+        assert dev <= sp.c_deviation_bound(np.arange(b.size) @ b, b[0]) + 1e-12
+    for zeta in (1.1, 1.5, 2.0):
+        b = np.array([0.0, 2.0 - zeta, zeta - 1.0])
+        assert abs(np.polyval(b[::-1], -1.0) + 1.0) == pytest.approx(sp.c_deviation_bound(zeta, 0.0), abs=1e-12)
+    for eta in (0.1, 0.5):
+        b = np.array([eta, 1.0 - 2 * eta, eta])
+        assert abs(np.polyval(b[::-1], -1.0) + 1.0) == pytest.approx(sp.c_deviation_bound(1.0, eta), abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: sp.mlp("tanh", depth=100, init=sp.dks("tanh", depth=100, zeta=1.5)),
+        lambda: sp.mlp("leaky_relu", depth=100, init=sp.tat("leaky_relu", depth=100, eta=0.9)),
+        lambda: sp.mlp("relu", depth=50, init=sp.eoc("relu")),
+        lambda: sp.resnet("tanh", blocks=20, shortcut_weight=0.7, sigma_w=1.2, sigma_b=0.1),
+    ],
+)
+def test_networks_stay_within_their_c_deviation_bound(make):
+    net = make()
+    c = np.linspace(-1.0, 1.0, 401)
+    assert np.max(np.abs(net.c_map(c) - c)) <= net.c_deviation_bound() + 1e-10

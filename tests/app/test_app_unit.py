@@ -209,3 +209,12 @@ def test_phase_plot_follows_the_active_configuration_and_a_tap_sets_sigma():
     assert (b.method, b.scheme) == ("standard", "custom")
     assert b.sigma_w == pytest.approx(np.sqrt(1.5), abs=1e-4) and b.sigma_b == pytest.approx(np.sqrt(0.3), abs=1e-4)
     np.testing.assert_allclose(phase.point.data["x"], [b.sigma_w**2])
+
+
+def test_readouts_show_the_deviation_bound_above_the_deviation():
+    rows = Dashboard(sync_url=False).readouts()
+    assert len(rows) == 4
+    for row in rows:
+        assert row["max|C_f(c) - c|"] <= row["bound"] + 1e-10, row["configuration"]
+    dks = next(r for r in rows if r["method"] == "DKS")
+    assert dks["bound"] == pytest.approx(2 * (dks["C'_f(1)"] - 1), abs=1e-9)  # C_f(0) = 0: 2(ζ − 1)
