@@ -70,7 +70,7 @@ def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = N
 class Server:
     """A `panel serve app/serve.py` subprocess on a free port (stopped by PID)."""
 
-    def __init__(self, warm: bool = True, extra: tuple[str, ...] = ()):
+    def __init__(self, warm: bool = True, extra: tuple[str, ...] = (), env: dict | None = None):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.url = f"{self.base}/serve"
@@ -94,7 +94,9 @@ class Server:
         ]
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
 
     def wait(self, timeout: float = 120.0) -> float:
         return wait_http(f"{self.base}/liveness", timeout, self.proc)
