@@ -95,18 +95,24 @@ class Configuration(param.Parameterized):
                 log.warning("%s unavailable for %s: %s", kind, spec, exc)
             return None
 
-    def warm(self) -> None:
-        """Compute (and cache) everything the dashboard draws for this configuration; errors are cached."""
+    FIRST_TAB = ("curves", "point")  # what the first page draws: C-map curves and the readouts
+    OTHER_TABS = ("ntk", "phase")
+
+    def warm(self, parts=FIRST_TAB + OTHER_TABS) -> None:
+        """Compute (and cache) what the dashboard draws for this configuration (``parts`` of FIRST_TAB and
+        OTHER_TABS); errors are cached and shown when drawn."""
         spec = self.spec()
-        for fn in (data.curves, data.local_point, data.ntk):
+        fns = {
+            "curves": data.curves,
+            "point": data.local_point,
+            "ntk": data.ntk,
+            "phase": lambda s: data.phase(data.model(s).phi),
+        }
+        for part in parts:
             try:
-                fn(spec)
+                fns[part](spec)
             except Exception:  # noqa: BLE001, S112 - the error is cached and shown when drawn
                 pass
-        try:
-            data.phase(data.model(spec).phi)
-        except Exception:  # noqa: BLE001, S110
-            pass
 
     # ---- widgets -------------------------------------------------------------------------------------
     def editor(self, on_remove=None, on_duplicate=None) -> pn.viewable.Viewable:

@@ -65,11 +65,16 @@ def _swatch(cfg) -> str:
     return f'<span style="color:{cfg.colour}">■</span> {html.escape(cfg.label())}'
 
 
-def warm(configs) -> None:
-    """Compute and cache everything the dashboard draws for ``configs`` (safe in a worker thread), and
-    load what the first export needs (HoloViews' matplotlib backend)."""
+def warm(configs, first_tab_only: bool = False) -> None:
+    """Compute and cache what the dashboard draws for ``configs`` (safe in a worker thread): the first tab of
+    every configuration first, then (unless ``first_tab_only``) the other tabs, and what the first export
+    needs (HoloViews' matplotlib backend)."""
     for cfg in configs:
-        cfg.warm()
+        cfg.warm(Configuration.FIRST_TAB)
+    if first_tab_only:
+        return
+    for cfg in configs:
+        cfg.warm(Configuration.OTHER_TABS)
     from . import plots  # noqa: F401
 
     export.load()
@@ -162,8 +167,8 @@ class Dashboard(pn.viewable.Viewer):
 
     async def _load(self) -> None:
         """After the first page is shown: compute off the server's event loop, then draw."""
-        _start_warmup_now()
-        await asyncio.get_running_loop().run_in_executor(None, warm, list(self.configurations))
+        _start_warmup_now()  # the default view's other tabs, and the export back end, in the background
+        await asyncio.get_running_loop().run_in_executor(None, warm, list(self.configurations), True)
         for cfg in self.configurations:
             cfg.blocking = True
             cfg.compute()
