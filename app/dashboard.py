@@ -200,9 +200,9 @@ class Dashboard(pn.viewable.Viewer):
 
     def _show_editors(self) -> None:
         """The editor tabs, titled and coloured like the configurations' curves; tab ``active`` shown."""
-        self._editors[:] = [
-            (f"{i + 1} · {c.label()}", self._editor(c)) for i, c in enumerate(self.configurations)
-        ]
+        # titled by number and coloured like the curves, so that MAX_CONFIGS tabs fit the sidebar (the full
+        # name heads the editor)
+        self._editors[:] = [(f"{i + 1}", self._editor(c)) for i, c in enumerate(self.configurations)]
         self._editors.active = self.active
         marks = "".join(
             f".bk-tab:nth-child({i + 1})::before {{ content: '■ '; color: {c.colour}; }}"
