@@ -2,7 +2,8 @@
 
 1. Engine time for a full redraw of the default view (4 configurations, depth 100, every plot):
    (a) as the app does it after warm-up (per-configuration caches hit), (b) with the app's caches cleared
-   but JAX's compiled functions warm (the engine recomputes every curve, readout, NTK), per configuration.
+   but JAX's compiled functions warm (the engine recomputes every curve, readout, NTK), per configuration;
+   (c) one widget change to a value never computed (σ_w, σ_b, ζ, η, w, depth): nothing recompiles.
 2. Slider change -> plot data updated, in Chromium (Playwright): a keydown listener starts the clock, the
    C-map curve's ColumnDataSource `data` change stops it. Moves between depth stops already visited
    (cached) and to stops never visited (the engine computes the new depth); then the DKS configuration's ζ
@@ -76,6 +77,42 @@ def engine_redraw(repeats: int = 20) -> None:
         f"{1e3 * statistics.median(totals):.1f} ms; per configuration: "
         + ", ".join(f"{k} {1e3 * statistics.median(v):.1f} ms" for k, v in per.items())
     )
+
+
+WIDGET_CHANGES = (  # (configuration, widget, new values): each value is one the session has not computed
+    ({"activation": "tanh", "method": "standard", "scheme": "custom", "sigma_w": 1.3, "sigma_b": 0.2}, "sigma_b",
+     (0.21, 0.22, 0.23)),
+    ({"activation": "relu", "method": "standard", "scheme": "custom", "sigma_w": 1.3, "sigma_b": 0.2}, "sigma_w",
+     (1.31, 1.32, 1.33)),
+    ({"activation": "tanh", "method": "eoc", "sigma_b": 0.2}, "sigma_b", (0.25, 0.3, 0.35)),
+    ({"activation": "tanh", "method": "dks", "zeta": 1.5}, "zeta", (1.6, 1.7, 1.8)),
+    ({"activation": "tanh", "method": "dks", "zeta": 1.5}, "depth", (91, 83, 75)),
+    ({"activation": "leaky_relu", "method": "tat", "eta": 0.9}, "eta", (0.8, 0.7, 0.6)),
+    ({"activation": "relu", "method": "standard", "architecture": "residual"}, "shortcut_weight", (0.7, 0.6, 0.5)),
+)
+
+
+def widget_changes() -> None:
+    """Engine time of one widget change (new value) at depth 100, after the configuration's first draw:
+    the C-map tab (curves and readouts), then everything the other tabs draw."""
+    from sigprop_app.config import Configuration
+
+    for state, field, values in WIDGET_CHANGES:
+        cfg = Configuration(depth=100, **state)
+        cfg.warm()
+        first, other = [], []
+        for v in values:
+            setattr(cfg, field, v)
+            t = time.perf_counter()
+            cfg.warm(Configuration.FIRST_TAB)
+            t1 = time.perf_counter()
+            cfg.warm(Configuration.OTHER_TABS)
+            first.append(t1 - t)
+            other.append(time.perf_counter() - t1)
+        print(
+            f"1c. {state['activation']} · {state['method']}: {field} -> {', '.join(map(str, values))}: first tab "
+            f"median {1e3 * statistics.median(first):.0f} ms, other tabs median {1e3 * statistics.median(other):.0f} ms"
+        )
 
 
 LISTEN_JS = """(name) => {
@@ -173,6 +210,7 @@ if __name__ == "__main__":
     import tempfile
 
     engine_redraw()
+    widget_changes()
     with tempfile.TemporaryDirectory() as cache:
         startup(cache, "cold (empty JAX compilation cache)").stop()
         server = startup(cache, "restart (JAX compilation cache from the run above)")
