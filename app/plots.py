@@ -11,15 +11,11 @@ Standalone use (HoloViews, Bokeh by default)::
 
 from __future__ import annotations
 
-import logging
-
 import holoviews as hv
 import numpy as np
 
 from . import data
 from .specs import GREY, SPECS, PlotSpec, Series, phase_view
-
-log = logging.getLogger(__name__)
 
 MPL_DASH = {"solid": "-", "dashed": "--", "dotted": ":", "dotdash": "-."}
 
