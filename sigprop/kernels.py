@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import cached_property
 
 import jax
 import jax.numpy as jnp
@@ -57,6 +57,21 @@ def _sin_minus_theta_cos(theta, sin_theta, cos_theta):
     for n in range(9, 0, -1):
         series = series * t2 + (-1) ** (n + 1) * 2 * n / math.factorial(2 * n + 1)
     return jnp.where(theta < 0.5, series * theta * t2, sin_theta - theta * cos_theta)
+
+
+def _pytree(*leaves: str):
+    """Register a frozen-dataclass kernel as a JAX pytree whose ``leaves`` fields are traced. (Not
+    ``jax.tree_util.register_dataclass``: it compares tree structures by their static fields only, so two
+    kernel classes without static fields, e.g. ErfKernel and SinKernel, would be equal and share compiled code.)
+    """
+
+    def register(cls):
+        jax.tree_util.register_pytree_node(
+            cls, lambda k: (tuple(getattr(k, f) for f in leaves), None), lambda _, values: cls(*values)
+        )
+        return cls
+
+    return register
 
 
 class DualKernel:
@@ -94,7 +109,7 @@ class DualKernel:
 # --------------------------------------------------------------------------------------------------
 
 
-@partial(jax.tree_util.register_dataclass, data_fields=["a", "b"], meta_fields=[])
+@_pytree("a", "b")
 @dataclass(frozen=True)
 class ABReluKernel(DualKernel):
     """φ(x) = a·min(x, 0) + b·max(x, 0): ReLU (0, 1), leaky ReLU (s, 1), abs (−1, 1), identity (1, 1).
@@ -146,7 +161,7 @@ class _SmoothClosedForm(DualKernel):
         return self.dot_cross(q, jnp.ones(()))
 
 
-@partial(jax.tree_util.register_dataclass, data_fields=[], meta_fields=[])
+@_pytree()
 @dataclass(frozen=True)
 class ErfKernel(_SmoothClosedForm):
     """φ = erf (Williams 1997): ``E[φ(u)φ(v)] = (2/π) arcsin(2qc / (1 + 2q))``,
@@ -168,7 +183,7 @@ class ErfKernel(_SmoothClosedForm):
         return 16 * q / (math.pi * (1 + 4 * q) ** 1.5)
 
 
-@partial(jax.tree_util.register_dataclass, data_fields=[], meta_fields=[])
+@_pytree()
 @dataclass(frozen=True)
 class GeluKernel(_SmoothClosedForm):
     """Exact GELU φ(x) = x Φ(x). With p = qc, s = 1 + q (Gaussian integration by parts):
@@ -212,7 +227,7 @@ def _half_one_minus_exp_neg_2q_jvp(primals, tangents):
     return _half_one_minus_exp_neg_2q(q), jnp.exp(-2 * q) * dq
 
 
-@partial(jax.tree_util.register_dataclass, data_fields=[], meta_fields=[])
+@_pytree()
 @dataclass(frozen=True)
 class SinKernel(_SmoothClosedForm):
     """φ = sin: ``E[sin u sin v] = e^{−q} sinh(qc)``, ``E[cos u cos v] = e^{−q} cosh(qc)``."""
@@ -238,7 +253,7 @@ class SinKernel(_SmoothClosedForm):
         return self.second_moment(q)
 
 
-@partial(jax.tree_util.register_dataclass, data_fields=["base", "alpha", "gamma", "delta"], meta_fields=[])
+@_pytree("base", "alpha", "gamma", "delta")
 @dataclass(frozen=True)
 class AffineKernel(DualKernel):
     """Kernel of ``γ(φ(αx) + δ)`` from the kernel of φ (β = 0): u → αu has variance α²q and the same

@@ -372,3 +372,24 @@ def test_curvature_at_one(spec):
 @pytest.mark.parametrize("spec", ["relu", "abs", "relu(x)", ("leaky_relu", {"negative_slope": 0.1})])
 def test_curvature_of_kinked_activation_is_infinite(spec):
     assert sp.c_map_curvature(spec, 1.0) == math.inf
+
+
+def test_kernel_classes_never_share_compiled_code():
+    """Kernels are pytree arguments of jitted functions, so JAX reuses compiled code for equal tree structures.
+    Distinct kernel classes must have distinct structures (JAX's register_dataclass made ErfKernel and SinKernel
+    equal, and sin's C map slope was once computed with erf's code); equal classes must share it."""
+    import itertools
+
+    import jax
+
+    from sigprop.kernels import ABReluKernel, AffineKernel, ErfKernel, GeluKernel, MehlerKernel, SinKernel
+
+    kernels = [ABReluKernel(0.0, 1.0), ErfKernel(), GeluKernel(), SinKernel(), AffineKernel(ErfKernel(), 2.0, 1.5, 0.1),
+               AffineKernel(SinKernel(), 2.0, 1.5, 0.1), sp.activation("tanh").kernel(1.0)]
+    structure = jax.tree_util.tree_structure
+    for a, b in itertools.combinations(kernels, 2):
+        assert structure(a) != structure(b), (a, b)
+    assert structure(ABReluKernel(0.2, 1.0)) == structure(ABReluKernel(0.0, 1.0))
+    tanh = kernels[-1]  # a transform of the same base φ at the same Mehler order: same structure
+    shaped = MehlerKernel(tanh.base, tanh.smooth, tanh.kinks, tanh.order, (0.5, 0.1, 2.0, 0.3))
+    assert structure(shaped) == structure(tanh)
