@@ -18,6 +18,7 @@ import numpy as np
 from jax.scipy.special import erf as _erf
 from jax.scipy.stats import norm as _norm
 
+from . import jets
 from .errors import ActivationError
 from .kernels import (
     MEHLER_ORDERS,
@@ -30,8 +31,8 @@ from .kernels import (
     SinKernel,
 )
 
-_SELU_ALPHA = 1.6732632423543772848170429916717
-_SELU_SCALE = 1.0507009873554804934193349852946
+_SELU_ALPHA = jets.SELU_ALPHA
+_SELU_SCALE = jets.SELU_SCALE
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,12 @@ class _Entry:
     defaults: Mapping[str, float] = field(default_factory=dict)
     kernel: Callable[..., DualKernel] | None = None  # params -> closed-form kernel
     check: Callable[..., str | None] = lambda **_: None  # params -> error text or None
+    jet: Callable[..., Callable] | None = None  # params -> NumPy jet function (φ, φ', φ''); see sigprop.jets
+
+
+def _jet(name: str) -> Callable[[], Callable]:
+    """A registry entry's jet maker from the primitive of the same name (no parameters)."""
+    return lambda: jets.lift(jets.PRIMITIVES[name].rule)
 
 
 def _slope_check(negative_slope):
@@ -54,30 +61,35 @@ def _alpha_check(alpha):
 
 
 _REGISTRY: dict[str, _Entry] = {
-    "tanh": _Entry(lambda: jnp.tanh, r"\tanh(x)", True),
-    "sigmoid": _Entry(lambda: jax.nn.sigmoid, r"\sigma(x) = \frac{1}{1 + e^{-x}}", True),
-    "erf": _Entry(lambda: _erf, r"\operatorname{erf}(x)", True, kernel=lambda: ErfKernel()),
-    "relu": _Entry(lambda: jax.nn.relu, r"\max(x, 0)", False, (0.0,), kernel=lambda: ABReluKernel(0.0, 1.0)),
+    "tanh": _Entry(lambda: jnp.tanh, r"\tanh(x)", True, jet=_jet("tanh")),
+    "sigmoid": _Entry(lambda: jax.nn.sigmoid, r"\sigma(x) = \frac{1}{1 + e^{-x}}", True, jet=_jet("sigmoid")),
+    "erf": _Entry(lambda: _erf, r"\operatorname{erf}(x)", True, kernel=lambda: ErfKernel(), jet=_jet("erf")),
+    "relu": _Entry(lambda: jax.nn.relu, r"\max(x, 0)", False, (0.0,), kernel=lambda: ABReluKernel(0.0, 1.0),
+                   jet=_jet("relu")),
     "leaky_relu": _Entry(
         lambda negative_slope: (lambda x: jnp.where(x >= 0, x, negative_slope * x)),
         r"\max(x, 0) + {negative_slope}\,\min(x, 0)", False, (0.0,), {"negative_slope": 0.2},
-        kernel=lambda negative_slope: ABReluKernel(negative_slope, 1.0), check=_slope_check),
-    "abs": _Entry(lambda: jnp.abs, r"|x|", False, (0.0,), kernel=lambda: ABReluKernel(-1.0, 1.0)),
+        kernel=lambda negative_slope: ABReluKernel(negative_slope, 1.0), check=_slope_check,
+        jet=lambda negative_slope: jets.lift(lambda v: jets.PRIMITIVES["leaky_relu"].rule(v, negative_slope))),
+    "abs": _Entry(lambda: jnp.abs, r"|x|", False, (0.0,), kernel=lambda: ABReluKernel(-1.0, 1.0), jet=_jet("abs")),
     "elu": _Entry(
         lambda alpha: (lambda x: jnp.where(x > 0, x, alpha * jnp.expm1(jnp.minimum(x, 0.0)))),
         r"x \text{ if } x > 0 \text{ else } {alpha}(e^{x} - 1)", False, (0.0,), {"alpha": 1.0},
-        check=_alpha_check),
+        check=_alpha_check, jet=lambda alpha: jets.lift(jets.elu_rule(alpha))),
     "selu": _Entry(
         lambda: (lambda x: _SELU_SCALE * jnp.where(x > 0, x, _SELU_ALPHA * jnp.expm1(jnp.minimum(x, 0.0)))),
-        r"\lambda\,(x \text{ if } x > 0 \text{ else } \alpha(e^{x} - 1))", False, (0.0,)),
-    "softplus": _Entry(lambda: jax.nn.softplus, r"\log(1 + e^{x})", True),
-    "gelu": _Entry(lambda: (lambda x: x * _norm.cdf(x)), r"x\,\Phi(x)", True, kernel=lambda: GeluKernel()),
+        r"\lambda\,(x \text{ if } x > 0 \text{ else } \alpha(e^{x} - 1))", False, (0.0,), jet=_jet("selu")),
+    "softplus": _Entry(lambda: jax.nn.softplus, r"\log(1 + e^{x})", True, jet=_jet("softplus")),
+    "gelu": _Entry(lambda: (lambda x: x * _norm.cdf(x)), r"x\,\Phi(x)", True, kernel=lambda: GeluKernel(),
+                   jet=_jet("gelu")),
     "gelu_tanh": _Entry(
         lambda: (lambda x: 0.5 * x * (1 + jnp.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))),
-        r"\tfrac{x}{2}\left(1 + \tanh\left(\sqrt{2/\pi}\,(x + 0.044715 x^3)\right)\right)", True),
-    "swish": _Entry(lambda: jax.nn.silu, r"x\,\sigma(x)", True),
-    "sin": _Entry(lambda: jnp.sin, r"\sin(x)", True, kernel=lambda: SinKernel()),
-    "identity": _Entry(lambda: (lambda x: x), r"x", True, kernel=lambda: ABReluKernel(1.0, 1.0)),
+        r"\tfrac{x}{2}\left(1 + \tanh\left(\sqrt{2/\pi}\,(x + 0.044715 x^3)\right)\right)", True,
+        jet=_jet("gelu_tanh")),
+    "swish": _Entry(lambda: jax.nn.silu, r"x\,\sigma(x)", True, jet=_jet("silu")),
+    "sin": _Entry(lambda: jnp.sin, r"\sin(x)", True, kernel=lambda: SinKernel(), jet=_jet("sin")),
+    "identity": _Entry(lambda: (lambda x: x), r"x", True, kernel=lambda: ABReluKernel(1.0, 1.0),
+                       jet=_jet("identity")),
 }
 _ALIASES = {"silu": "swish", "linear": "identity", "gelu_exact": "gelu", "leaky": "leaky_relu"}
 
@@ -99,6 +111,8 @@ class Activation:
     params: tuple[tuple[str, float], ...] = ()
     transform: tuple[float, float, float, float] = (1.0, 0.0, 1.0, 0.0)
     closed_form: DualKernel | None = field(default=None, repr=False)
+    #: NumPy jet of the base φ (value, φ', φ''; :mod:`sigprop.jets`), used by the compile-free local maps
+    jet: Callable | None = field(default=None, repr=False)
 
     # identity ---------------------------------------------------------------------------------------
     def _key(self):
@@ -117,6 +131,13 @@ class Activation:
         if self.transform == (1.0, 0.0, 1.0, 0.0):
             return self.base(x)
         return gamma * (self.base(alpha * x + beta) + delta)
+
+    def derivatives(self, x) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(φ̂(x), φ̂'(x), φ̂''(x))`` in NumPy float64, without JAX: ``φ̂ = γ(φ(αx + β) + δ)`` gives
+        ``γα φ'(αx + β)`` and ``γα² φ''(αx + β)``. (φ'' is 0 a.e. for the ReLU family.)"""
+        alpha, beta, gamma, delta = self.transform
+        f0, f1, f2 = jets.derivatives(self.jet, alpha * np.asarray(x, dtype=float) + beta)
+        return gamma * (f0 + delta), gamma * alpha * f1, gamma * alpha * alpha * f2
 
     @property
     def fn(self) -> Callable:
@@ -237,6 +258,7 @@ def _from_registry(name: str, params: Mapping[str, float]) -> Activation:
         kinks=entry.kinks,
         params=tuple(sorted(values.items())),
         closed_form=entry.kernel(**values) if entry.kernel else None,
+        jet=entry.jet(**values),
     )
 
 
@@ -245,7 +267,7 @@ def _from_expression(text: str) -> Activation:
 
     parsed = parse_expression(text)
     return Activation(name=parsed.text, base=parsed.fn, latex=parsed.latex, smooth=parsed.smooth,
-                      kinks=parsed.kinks)
+                      kinks=parsed.kinks, jet=parsed.jet)
 
 
 def activation(spec) -> Activation:

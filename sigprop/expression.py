@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import jax.scipy.special as jsp
 import numpy as np
 
+from sigprop import jets
 from sigprop.errors import ActivationError
 
 MAX_LENGTH = 200
@@ -125,6 +126,8 @@ class ParsedExpression:
 
     text: str
     fn: Callable = field(compare=False, repr=False)
+    #: the same formula on NumPy jets (φ, φ', φ''; :mod:`sigprop.jets`), for compile-free local maps
+    jet: Callable = field(compare=False, repr=False)
     latex: str = field(compare=False)
     smooth: bool = field(compare=False)
     kinks: tuple[float, ...] | None = field(compare=False)
@@ -335,7 +338,14 @@ def _call(node: ast.Call) -> _Node:
     else:
         kinks = None
     f, smooth = spec.fn, arg.smooth and (spec.smooth or flat)
-    return _Node(lambda x: f(arg.fn(x), *extra), latex, _ATOM, None, kinks, smooth, arg.uses_x)
+
+    def call(x):
+        value = arg.fn(x)
+        if isinstance(value, jets.Jet):  # the NumPy jet twin of the same formula
+            return jets.apply(name, value, *extra)
+        return f(value, *extra)
+
+    return _Node(call, latex, _ATOM, None, kinks, smooth, arg.uses_x)
 
 
 def _slope(node: ast.expr, name: str) -> float:
@@ -426,4 +436,4 @@ def _parse(source: str) -> ParsedExpression:
     kinks = None if root.kinks is None else tuple(sorted(root.kinks))
     calls = (n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call))
     functions = frozenset(ALIASES.get(name, name) for name in calls)
-    return ParsedExpression(_canonical_text(tree), fn, root.latex, root.smooth, kinks, functions)
+    return ParsedExpression(_canonical_text(tree), fn, body, root.latex, root.smooth, kinks, functions)

@@ -1,0 +1,37 @@
+"""Initialisation and activation-shaping methods: standard, Edge of Chaos, DKS, TAT, Looks-Linear.
+
+Each method returns an immutable :class:`InitResult` (or a subclass) holding the activation to use (the
+transformed φ̂, a JAX callable whose constants are Python floats, so it follows the input dtype), the weight and
+bias scales ``sigma_w``/``sigma_b`` of ``W_ij ~ N(0, σ_w²/N)``, ``b_i ~ N(0, σ_b²)``, and the named constants.
+
+One module per method family:
+
+=====================  ===================================================================================
+``results``            the result records
+``standard``           He, LeCun, Glorot
+``eoc``                Edge of Chaos and the phase diagram (fixed points of the Q map; JAX-vectorised grids)
+``architecture``       global targets → local targets (DKS's maximal slope/curvature functions)
+``solver``             roots of the local conditions (NumPy Newton, multi-start, continuation; no compile)
+``dks``                Deep Kernel Shaping (Martens et al. 2021, arXiv:2110.01765)
+``tat``                Tailored Activation Transformations (Zhang et al. 2022, arXiv:2203.08120)
+``looks_linear``       Looks-Linear (Balduzzi et al. 2017, arXiv:1702.08591)
+=====================  ===================================================================================
+
+The local maps the shaping conditions are written in live in :mod:`sigprop.local_maps`.
+"""
+
+from .architecture import local_curvature_target, local_slope_target
+from .common import clear_cache
+from .dks import dks
+from .eoc import PhaseDiagram, eoc, phase_diagram
+from .looks_linear import crelu, looks_linear, looks_linear_weights
+from .results import EOCResult, InitResult, LooksLinearResult, ShapingResult
+from .standard import standard
+from .tat import leaky_relu_c_map, min_depth_for_eta, tat
+
+__all__ = [
+    "InitResult", "EOCResult", "ShapingResult", "LooksLinearResult", "PhaseDiagram",
+    "standard", "eoc", "dks", "tat", "looks_linear", "phase_diagram",
+    "local_slope_target", "local_curvature_target", "leaky_relu_c_map", "min_depth_for_eta",
+    "looks_linear_weights", "crelu", "clear_cache",
+]
