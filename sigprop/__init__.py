@@ -6,45 +6,105 @@ and activation transformations that shape them (EOC, DKS, TAT, Looks-Linear), wi
 Everything is computed in float64: sigprop enables JAX's 64-bit mode only *inside* its own calls
 (``with jax.enable_x64(True)``), so importing it never changes the dtypes of your own JAX code.
 
+JAX is imported only when a computation needs it (whole-network maps, the NTK, the phase diagram, a JAX input;
+PEP 562 module attributes): ``import sigprop`` and the shaping methods (``dks``, ``tat``, ``eoc``,
+``standard``, ``looks_linear``) run on NumPy and SciPy alone.
+
 >>> import sigprop as sp
 >>> phi = sp.activation("tanh")
 >>> sp.c_map(phi, [0.0, 0.5], q=1.0)
 >>> sp.mlp(phi, depth=50, sigma_w=1.5).c_map([0.0, 0.5])
 """
 
-from .activations import Activation, activation, list_activations
-from .errors import (
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+# The NumPy engine core is imported now (no JAX): activations and the methods, so a first solve is fast.
+from .activations import Activation, activation, list_activations  # noqa: F401
+from .errors import (  # noqa: F401
     ActivationError,
     ConfigurationError,
     DivergenceError,
     SigpropError,
     UnachievableError,
 )
-from .maps import c_map, c_map_curvature, c_map_slope, one_minus_c_map, q_map, q_map_slope
-from .methods import (
+from .methods import (  # noqa: F401
     EOCResult,
     InitResult,
     LooksLinearResult,
-    PhaseDiagram,
     ShapingResult,
     dks,
     eoc,
     looks_linear,
     min_depth_for_eta,
-    phase_diagram,
     standard,
     tat,
 )
-from .network import Dense, Network, Residual, Serial, c_deviation_bound, mlp, resnet
-from .ntk import NTKResult, circle_cosines, ntk, ntk_bound, ntk_condition_numbers
+
+#: public name -> the module that defines it
+_WHERE = {
+    **dict.fromkeys(("Activation", "activation", "list_activations"), "activations"),
+    **dict.fromkeys(("c_map", "c_map_curvature", "c_map_slope", "one_minus_c_map", "q_map", "q_map_slope"),
+                    "maps"),
+    **dict.fromkeys(("EOCResult", "InitResult", "LooksLinearResult", "PhaseDiagram", "ShapingResult", "dks", "eoc",
+                     "looks_linear", "min_depth_for_eta", "phase_diagram", "standard", "tat"), "methods"),
+    **dict.fromkeys(("Dense", "LayerNorm", "Network", "Residual", "Serial", "Sum", "c_deviation_bound",
+                     "concatenate", "mlp", "modified_resnet", "resnet"), "network"),
+    **dict.fromkeys(("NTKResult", "circle_cosines", "ntk", "ntk_bound", "ntk_condition_numbers"), "ntk"),
+}
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Activation", "ActivationError", "ConfigurationError", "Dense", "DivergenceError", "EOCResult", "InitResult",
-    "LooksLinearResult", "NTKResult", "Network", "PhaseDiagram", "Residual", "Serial", "ShapingResult",
-    "SigpropError", "UnachievableError", "activation", "c_deviation_bound", "c_map", "c_map_curvature", "c_map_slope",
-    "circle_cosines", "dks", "eoc", "list_activations", "looks_linear", "min_depth_for_eta", "mlp", "ntk",
-    "ntk_bound", "ntk_condition_numbers", "one_minus_c_map", "phase_diagram", "q_map", "q_map_slope", "resnet",
-    "standard", "tat",
-]
+__all__ = sorted(["ActivationError", "ConfigurationError", "DivergenceError", "SigpropError", "UnachievableError",
+                  *_WHERE], key=lambda n: (n[0].islower(), n))
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        if name in ("methods", "network", "maps", "ntk", "kernels", "activations", "local_maps", "jets",
+                    "expression", "quadrature"):
+            return importlib.import_module(f".{name}", __name__)
+        raise AttributeError(f"module 'sigprop' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from .activations import Activation, activation, list_activations  # noqa: F401
+    from .maps import c_map, c_map_curvature, c_map_slope, one_minus_c_map, q_map, q_map_slope  # noqa: F401
+    from .methods import (  # noqa: F401
+        EOCResult,
+        InitResult,
+        LooksLinearResult,
+        PhaseDiagram,
+        ShapingResult,
+        dks,
+        eoc,
+        looks_linear,
+        min_depth_for_eta,
+        phase_diagram,
+        standard,
+        tat,
+    )
+    from .network import (  # noqa: F401
+        Dense,
+        LayerNorm,
+        Network,
+        Residual,
+        Serial,
+        Sum,
+        c_deviation_bound,
+        concatenate,
+        mlp,
+        modified_resnet,
+        resnet,
+    )
+    from .ntk import NTKResult, circle_cosines, ntk, ntk_bound, ntk_condition_numbers  # noqa: F401

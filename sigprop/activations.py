@@ -1,8 +1,11 @@
 """Activations: the registry, user expressions, and the transformed φ̂(x) = γ(φ(αx + β) + δ).
 
-An :class:`Activation` is an immutable, hashable description of an elementwise φ: a JAX callable, its LaTeX
-formula, whether it is smooth (C^∞; kinked ones are integrated piecewise), where its kinks are, and — where one
-exists — a closed-form dual kernel (see :mod:`sigprop.kernels`).
+An :class:`Activation` is an immutable, hashable description of an elementwise φ: a JAX callable, a NumPy jet
+(φ, φ', φ''; :mod:`sigprop.jets`), its LaTeX formula, whether it is smooth (C^∞; kinked ones are integrated
+piecewise), where its kinks are, and — where one exists — a closed-form dual kernel (see :mod:`sigprop.kernels`).
+
+JAX is imported only when a JAX callable or a dual kernel is first needed (a network map, a JAX input): the
+shaping methods work on the NumPy jets, so ``sp.dks`` and ``sp.eoc`` never import JAX.
 """
 
 from __future__ import annotations
@@ -10,26 +13,24 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import erf as _erf
-from jax.scipy.stats import norm as _norm
 
 from . import jets
+from ._lazy import Lazy as _Lazy
 from .errors import ActivationError
-from .kernels import (
-    MEHLER_ORDERS,
-    ABReluKernel,
-    AffineKernel,
-    DualKernel,
-    ErfKernel,
-    GeluKernel,
-    MehlerKernel,
-    SinKernel,
-)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .kernels import DualKernel
+
+
+jnp = _Lazy("jax.numpy")
+_nn = _Lazy("jax.nn")
+_special = _Lazy("jax.scipy.special")
+_stats_norm = _Lazy("jax.scipy.stats.norm")
+_k = _Lazy("sigprop.kernels")
 
 _SELU_ALPHA = jets.SELU_ALPHA
 _SELU_SCALE = jets.SELU_SCALE
@@ -42,7 +43,7 @@ class _Entry:
     smooth: bool
     kinks: tuple[float, ...] = ()
     defaults: Mapping[str, float] = field(default_factory=dict)
-    kernel: Callable[..., DualKernel] | None = None  # params -> closed-form kernel
+    kernel: Callable[..., DualKernel] | None = None  # params -> closed-form kernel (built on first use)
     check: Callable[..., str | None] = lambda **_: None  # params -> error text or None
     jet: Callable[..., Callable] | None = None  # params -> NumPy jet function (φ, φ', φ''); see sigprop.jets
 
@@ -62,16 +63,16 @@ def _alpha_check(alpha):
 
 _REGISTRY: dict[str, _Entry] = {
     "tanh": _Entry(lambda: jnp.tanh, r"\tanh(x)", True, jet=_jet("tanh")),
-    "sigmoid": _Entry(lambda: jax.nn.sigmoid, r"\sigma(x) = \frac{1}{1 + e^{-x}}", True, jet=_jet("sigmoid")),
-    "erf": _Entry(lambda: _erf, r"\operatorname{erf}(x)", True, kernel=lambda: ErfKernel(), jet=_jet("erf")),
-    "relu": _Entry(lambda: jax.nn.relu, r"\max(x, 0)", False, (0.0,), kernel=lambda: ABReluKernel(0.0, 1.0),
+    "sigmoid": _Entry(lambda: _nn.sigmoid, r"\sigma(x) = \frac{1}{1 + e^{-x}}", True, jet=_jet("sigmoid")),
+    "erf": _Entry(lambda: _special.erf, r"\operatorname{erf}(x)", True, kernel=lambda: _k.ErfKernel(), jet=_jet("erf")),
+    "relu": _Entry(lambda: _nn.relu, r"\max(x, 0)", False, (0.0,), kernel=lambda: _k.ABReluKernel(0.0, 1.0),
                    jet=_jet("relu")),
     "leaky_relu": _Entry(
         lambda negative_slope: (lambda x: jnp.where(x >= 0, x, negative_slope * x)),
         r"\max(x, 0) + {negative_slope}\,\min(x, 0)", False, (0.0,), {"negative_slope": 0.2},
-        kernel=lambda negative_slope: ABReluKernel(negative_slope, 1.0), check=_slope_check,
+        kernel=lambda negative_slope: _k.ABReluKernel(negative_slope, 1.0), check=_slope_check,
         jet=lambda negative_slope: jets.lift(lambda v: jets.PRIMITIVES["leaky_relu"].rule(v, negative_slope))),
-    "abs": _Entry(lambda: jnp.abs, r"|x|", False, (0.0,), kernel=lambda: ABReluKernel(-1.0, 1.0), jet=_jet("abs")),
+    "abs": _Entry(lambda: jnp.abs, r"|x|", False, (0.0,), kernel=lambda: _k.ABReluKernel(-1.0, 1.0), jet=_jet("abs")),
     "elu": _Entry(
         lambda alpha: (lambda x: jnp.where(x > 0, x, alpha * jnp.expm1(jnp.minimum(x, 0.0)))),
         r"x \text{ if } x > 0 \text{ else } {alpha}(e^{x} - 1)", False, (0.0,), {"alpha": 1.0},
@@ -79,16 +80,16 @@ _REGISTRY: dict[str, _Entry] = {
     "selu": _Entry(
         lambda: (lambda x: _SELU_SCALE * jnp.where(x > 0, x, _SELU_ALPHA * jnp.expm1(jnp.minimum(x, 0.0)))),
         r"\lambda\,(x \text{ if } x > 0 \text{ else } \alpha(e^{x} - 1))", False, (0.0,), jet=_jet("selu")),
-    "softplus": _Entry(lambda: jax.nn.softplus, r"\log(1 + e^{x})", True, jet=_jet("softplus")),
-    "gelu": _Entry(lambda: (lambda x: x * _norm.cdf(x)), r"x\,\Phi(x)", True, kernel=lambda: GeluKernel(),
+    "softplus": _Entry(lambda: _nn.softplus, r"\log(1 + e^{x})", True, jet=_jet("softplus")),
+    "gelu": _Entry(lambda: (lambda x: x * _stats_norm.cdf(x)), r"x\,\Phi(x)", True, kernel=lambda: _k.GeluKernel(),
                    jet=_jet("gelu")),
     "gelu_tanh": _Entry(
         lambda: (lambda x: 0.5 * x * (1 + jnp.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))),
         r"\tfrac{x}{2}\left(1 + \tanh\left(\sqrt{2/\pi}\,(x + 0.044715 x^3)\right)\right)", True,
         jet=_jet("gelu_tanh")),
-    "swish": _Entry(lambda: jax.nn.silu, r"x\,\sigma(x)", True, jet=_jet("silu")),
-    "sin": _Entry(lambda: jnp.sin, r"\sin(x)", True, kernel=lambda: SinKernel(), jet=_jet("sin")),
-    "identity": _Entry(lambda: (lambda x: x), r"x", True, kernel=lambda: ABReluKernel(1.0, 1.0),
+    "swish": _Entry(lambda: _nn.silu, r"x\,\sigma(x)", True, jet=_jet("silu")),
+    "sin": _Entry(lambda: jnp.sin, r"\sin(x)", True, kernel=lambda: _k.SinKernel(), jet=_jet("sin")),
+    "identity": _Entry(lambda: (lambda x: x), r"x", True, kernel=lambda: _k.ABReluKernel(1.0, 1.0),
                        jet=_jet("identity")),
 }
 _ALIASES = {"silu": "swish", "linear": "identity", "gelu_exact": "gelu", "leaky": "leaky_relu"}
@@ -104,13 +105,13 @@ class Activation:
     """
 
     name: str
-    base: Callable = field(repr=False)
+    make: Callable[[], Callable] = field(repr=False)  # () -> the JAX callable of the base φ (imports JAX)
     latex: str
     smooth: bool
     kinks: tuple[float, ...] | None
     params: tuple[tuple[str, float], ...] = ()
     transform: tuple[float, float, float, float] = (1.0, 0.0, 1.0, 0.0)
-    closed_form: DualKernel | None = field(default=None, repr=False)
+    make_closed_form: Callable[[], DualKernel] | None = field(default=None, repr=False)
     #: NumPy jet of the base φ (value, φ', φ''; :mod:`sigprop.jets`), used by the compile-free local maps
     jet: Callable | None = field(default=None, repr=False)
 
@@ -124,9 +125,28 @@ class Activation:
     def __hash__(self):
         return hash(self._key())
 
+    @cached_property
+    def base(self) -> Callable:
+        """The base φ as a JAX callable (JAX is imported here, on first use)."""
+        return self.make()
+
+    @cached_property
+    def closed_form(self) -> DualKernel | None:
+        """The closed-form dual kernel of the base φ, or None."""
+        return None if self.make_closed_form is None else self.make_closed_form()
+
     # evaluation -------------------------------------------------------------------------------------
     def __call__(self, x):
-        """φ̂(x) = γ(φ(αx + β) + δ); the constants are Python floats, so the dtype of ``x`` is kept."""
+        """φ̂(x) = γ(φ(αx + β) + δ); the constants are Python floats, so the dtype of ``x`` is kept: a JAX array
+        (or a tracer, inside jit/grad) goes through JAX in its own dtype; NumPy arrays and Python numbers are
+        evaluated in NumPy, float64 for float64 input (no JAX call, whatever JAX's x64 setting)."""
+        if self.jet is not None and isinstance(x, (np.ndarray, float, int, np.floating, np.integer)) \
+                and not isinstance(x, bool):
+            arr = np.asarray(x)
+            dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.dtype(float)
+            with np.errstate(over="ignore", under="ignore"):
+                out = self.derivatives(arr.astype(float))[0].astype(dtype)
+            return out if arr.ndim else out[()]
         alpha, beta, gamma, delta = self.transform
         if self.transform == (1.0, 0.0, 1.0, 0.0):
             return self.base(x)
@@ -150,7 +170,7 @@ class Activation:
 
     @property
     def has_closed_form(self) -> bool:
-        return self.closed_form is not None and (self.transform[1] == 0.0)
+        return self.make_closed_form is not None and (self.transform[1] == 0.0)
 
     @property
     def display_name(self) -> str:
@@ -186,7 +206,7 @@ class Activation:
             a, _, g, d = self.transform
             if self.transform == (1.0, 0.0, 1.0, 0.0):
                 return self.closed_form
-            return AffineKernel(self.closed_form, a, g, d)
+            return _k.AffineKernel(self.closed_form, a, g, d)
         return _mehler_kernel(self, _mehler_order(self, _q_bucket(q_max)))
 
 
@@ -198,15 +218,18 @@ def _q_bucket(q: float) -> float:
 
 
 @lru_cache(maxsize=256)
-def _mehler_kernel(act: Activation, order: int) -> MehlerKernel:
-    return MehlerKernel(act.base, act.smooth, act.kernel_kinks, order, act.transform)
+def _mehler_kernel(act: Activation, order: int):
+    return _k.MehlerKernel(act.base, act.smooth, act.kernel_kinks, order, act.transform)
 
 
 @lru_cache(maxsize=256)
 def _mehler_order(act: Activation, q: float) -> int:
     """Smallest order in MEHLER_ORDERS whose tail Σ_{k≥K} a_k² is below 1e-17·E[φ²] at variance q
     (coefficients computed to order 256 first, and to 1024 only if that is not enough)."""
-    for trial in (256, MEHLER_ORDERS[-1]):
+    import jax
+
+    orders = _k.MEHLER_ORDERS
+    for trial in (256, orders[-1]):
         with jax.enable_x64(True):
             a, second = _mehler_kernel(act, trial).coefficients(jnp.asarray(q))
             b = np.asarray(a) ** 2
@@ -214,10 +237,10 @@ def _mehler_order(act: Activation, q: float) -> int:
         if not (math.isfinite(second) and np.all(np.isfinite(b))):
             raise ActivationError(f"{act.display_name}: E[φ(√q z)²] is not finite at q = {q:g}")
         tails = np.cumsum(b[::-1])[::-1]  # tails[K] = Σ_{k≥K} b_k
-        for order in MEHLER_ORDERS:
+        for order in orders:
             if order < trial and tails[order] <= 1e-17 * max(second, 1e-300):
                 return order
-    return MEHLER_ORDERS[-1]
+    return orders[-1]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -250,14 +273,15 @@ def _from_registry(name: str, params: Mapping[str, float]) -> Activation:
     latex = entry.latex
     for k, v in values.items():
         latex = latex.replace("{" + k + "}", f"{v:g}")
+    kernel = entry.kernel
     return Activation(
         name=key,
-        base=entry.make(**values),
+        make=lambda: entry.make(**values),
         latex=latex,
         smooth=entry.smooth,
         kinks=entry.kinks,
         params=tuple(sorted(values.items())),
-        closed_form=entry.kernel(**values) if entry.kernel else None,
+        make_closed_form=(lambda: kernel(**values)) if kernel else None,
         jet=entry.jet(**values),
     )
 
@@ -266,7 +290,7 @@ def _from_expression(text: str) -> Activation:
     from .expression import parse_expression  # local: the parser is only needed for typed expressions
 
     parsed = parse_expression(text)
-    return Activation(name=parsed.text, base=parsed.fn, latex=parsed.latex, smooth=parsed.smooth,
+    return Activation(name=parsed.text, make=lambda: parsed.fn, latex=parsed.latex, smooth=parsed.smooth,
                       kinks=parsed.kinks, jet=parsed.jet)
 
 

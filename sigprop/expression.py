@@ -3,7 +3,9 @@
 ``parse_expression("x * sigmoid(x)")`` parses the text with :func:`ast.parse` and walks the tree with an
 allow-list: number literals (finite, ``|v| <= 1e6``), the name ``x``, the constants ``pi`` and ``e``, unary
 ``+``/``-``, binary ``+ - * / **`` (the exponent a number literal with ``|p| <= 8``) and calls of the
-functions in :data:`FUNCTIONS`. The walker builds nested closures over JAX functions; user text is only
+functions in :data:`FUNCTIONS`. The walker builds nested closures that run on
+JAX arrays (through JAX), on NumPy arrays and numbers (through NumPy) and on :class:`sigprop.jets.Jet` values
+(NumPy, with φ' and φ''), so typed expressions get compile-free derivatives too; user text is only
 parsed to an AST, never compiled to code nor passed to ``eval``/``exec``. Anything else raises
 :class:`~sigprop.errors.ActivationError` saying what is wrong. Results are cached by the stripped text.
 
@@ -32,13 +34,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
-import jax.scipy.special as jsp
 import numpy as np
 
 from sigprop import jets
+from sigprop._lazy import Lazy as _Lazy
 from sigprop.errors import ActivationError
+
+jnp = _Lazy("jax.numpy")
+_nn = _Lazy("jax.nn")
+jsp = _Lazy("jax.scipy.special")
 
 MAX_LENGTH = 200
 MAX_DEPTH = 30
@@ -49,9 +53,10 @@ FINITE_RANGE = 10.0
 
 
 class Function(NamedTuple):
-    """An allowed function: JAX implementation, LaTeX template (``#1``, ``#2`` = arguments), C^∞ or not."""
+    """An allowed function: its JAX implementation (a thunk: JAX is imported on first use), LaTeX template (``#1``,
+    ``#2`` = arguments), C^∞ or not. Its NumPy twin, with derivatives, is ``sigprop.jets.PRIMITIVES[name]``."""
 
-    fn: Callable
+    fn: Callable[[], Callable]
     latex: str
     smooth: bool
     nargs: int = 1
@@ -62,32 +67,32 @@ def _op(name: str) -> str:
 
 
 FUNCTIONS: dict[str, Function] = {
-    "tanh": Function(jnp.tanh, r"\tanh(#1)", True),
-    "sigmoid": Function(jax.nn.sigmoid, r"\sigma(#1)", True),
-    "erf": Function(jsp.erf, _op("erf"), True),
-    "erfc": Function(jsp.erfc, _op("erfc"), True),
-    "exp": Function(jnp.exp, r"\exp(#1)", True),
-    "expm1": Function(jnp.expm1, _op("expm1"), True),
-    "sin": Function(jnp.sin, r"\sin(#1)", True),
-    "cos": Function(jnp.cos, r"\cos(#1)", True),
-    "sinh": Function(jnp.sinh, r"\sinh(#1)", True),
-    "cosh": Function(jnp.cosh, r"\cosh(#1)", True),
-    "arctan": Function(jnp.arctan, r"\arctan(#1)", True),
-    "arcsinh": Function(jnp.arcsinh, _op("arcsinh"), True),
-    "softplus": Function(jax.nn.softplus, _op("softplus"), True),
-    "gelu": Function(lambda x: jax.nn.gelu(x, approximate=False), _op("GELU"), True),
+    "tanh": Function(lambda: jnp.tanh, r"\tanh(#1)", True),
+    "sigmoid": Function(lambda: _nn.sigmoid, r"\sigma(#1)", True),
+    "erf": Function(lambda: jsp.erf, _op("erf"), True),
+    "erfc": Function(lambda: jsp.erfc, _op("erfc"), True),
+    "exp": Function(lambda: jnp.exp, r"\exp(#1)", True),
+    "expm1": Function(lambda: jnp.expm1, _op("expm1"), True),
+    "sin": Function(lambda: jnp.sin, r"\sin(#1)", True),
+    "cos": Function(lambda: jnp.cos, r"\cos(#1)", True),
+    "sinh": Function(lambda: jnp.sinh, r"\sinh(#1)", True),
+    "cosh": Function(lambda: jnp.cosh, r"\cosh(#1)", True),
+    "arctan": Function(lambda: jnp.arctan, r"\arctan(#1)", True),
+    "arcsinh": Function(lambda: jnp.arcsinh, _op("arcsinh"), True),
+    "softplus": Function(lambda: _nn.softplus, _op("softplus"), True),
+    "gelu": Function(lambda: lambda x: _nn.gelu(x, approximate=False), _op("GELU"), True),
     "gelu_tanh": Function(
-        lambda x: jax.nn.gelu(x, approximate=True), r"\operatorname{GELU}_{\tanh}(#1)", True
+        lambda: lambda x: _nn.gelu(x, approximate=True), r"\operatorname{GELU}_{\tanh}(#1)", True
     ),
-    "silu": Function(jax.nn.silu, _op("SiLU"), True),
+    "silu": Function(lambda: _nn.silu, _op("SiLU"), True),
     # Non-smooth, each with its kink at argument 0.
-    "relu": Function(jax.nn.relu, _op("relu"), False),
-    "abs": Function(jnp.abs, r"\left|#1\right|", False),
-    "elu": Function(jax.nn.elu, _op("ELU"), False),  # C^1 only (alpha = 1): φ'' jumps at 0
-    "selu": Function(jax.nn.selu, _op("SELU"), False),  # φ' jumps from λα to λ at 0
-    "softsign": Function(jax.nn.soft_sign, _op("softsign"), False),  # x/(1+|x|): C^1, φ'' jumps at 0
+    "relu": Function(lambda: _nn.relu, _op("relu"), False),
+    "abs": Function(lambda: jnp.abs, r"\left|#1\right|", False),
+    "elu": Function(lambda: _nn.elu, _op("ELU"), False),  # C^1 only (alpha = 1): φ'' jumps at 0
+    "selu": Function(lambda: _nn.selu, _op("SELU"), False),  # φ' jumps from λα to λ at 0
+    "softsign": Function(lambda: _nn.soft_sign, _op("softsign"), False),  # x/(1+|x|): C^1, φ'' jumps at 0
     "leaky_relu": Function(
-        lambda x, s: jax.nn.leaky_relu(x, negative_slope=s), r"\operatorname{LReLU}_{#2}(#1)", False, 2
+        lambda: lambda x, s: _nn.leaky_relu(x, negative_slope=s), r"\operatorname{LReLU}_{#2}(#1)", False, 2
     ),
 }
 ALIASES = {"atan": "arctan", "asinh": "arcsinh", "swish": "silu"}
@@ -343,7 +348,10 @@ def _call(node: ast.Call) -> _Node:
         value = arg.fn(x)
         if isinstance(value, jets.Jet):  # the NumPy jet twin of the same formula
             return jets.apply(name, value, *extra)
-        return f(value, *extra)
+        if isinstance(value, (float, int, np.ndarray, np.generic)):  # NumPy in, NumPy out (no JAX)
+            with np.errstate(over="ignore", under="ignore"):
+                return jets.PRIMITIVES[name].rule(np.asarray(value, dtype=float), *extra)[0]
+        return f()(value, *extra)
 
     return _Node(call, latex, _ATOM, None, kinks, smooth, arg.uses_x)
 
@@ -416,23 +424,23 @@ def _parse(source: str) -> ParsedExpression:
     except (RecursionError, MemoryError, ValueError) as err:  # ValueError: e.g. a null character
         raise ActivationError(f"cannot parse {source!r}: {err}") from None
     _check_size(tree)
-    with jax.enable_x64(True):
-        root = _walk(tree.body)
-        if not root.uses_x:
-            raise ActivationError(f"{source!r} does not depend on x: a constant activation is not allowed")
-        body = root.fn
+    root = _walk(tree.body)
+    if not root.uses_x:
+        raise ActivationError(f"{source!r} does not depend on x: a constant activation is not allowed")
+    body = root.fn
 
-        def fn(x):
-            x = jnp.asarray(x)
-            return body(x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(jnp.result_type(float)))
+    def fn(x):
+        x = jnp.asarray(x)
+        return body(x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(jnp.result_type(float)))
 
-        grid = np.linspace(-FINITE_RANGE, FINITE_RANGE, 2001)
-        values = np.asarray(fn(grid))
-        bad = ~np.isfinite(values)
-        if bad.any():
-            raise ActivationError(
-                f"{source!r} is not finite at x = {grid[bad][0]:g} (division by zero, a power of a negative "
-                f"number, or overflow): an activation must be finite for every x in [-10, 10]")
+    grid = np.linspace(-FINITE_RANGE, FINITE_RANGE, 2001)
+    with np.errstate(all="ignore"):
+        values = np.broadcast_to(np.asarray(body(grid), dtype=float), grid.shape)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise ActivationError(
+            f"{source!r} is not finite at x = {grid[bad][0]:g} (division by zero, a power of a negative "
+            f"number, or overflow): an activation must be finite for every x in [-10, 10]")
     kinks = None if root.kinks is None else tuple(sorted(root.kinks))
     calls = (n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call))
     functions = frozenset(ALIASES.get(name, name) for name in calls)

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._jax_cache import configure as _configure_jax_cache
 from .quadrature import (
     gauss_hermite,
     gauss_legendre,
@@ -37,6 +38,8 @@ from .quadrature import (
     piecewise_gaussian_rule,
     scaled_weights,
 )
+
+_configure_jax_cache()  # every JAX path of sigprop imports this module
 
 _INF = float("inf")
 

@@ -127,13 +127,29 @@ def tat_conditions(phi, alpha, beta, delta, smooth=(SMOOTH_NODES, 10)):
     return (q_slope, c_slope, c_curv), np.sqrt(g2)
 
 
+def finite_curvature(phi) -> bool:
+    """Whether C''(1) = E[φ''²] is finite: φ smooth, or its first derivative continuous at every (known) kink
+    (ELU, softsign: C¹ with a jump in φ''), checked on the jets at k ± 1e-7·max(1, |k|) to 1e-5 relative."""
+    if phi.smooth:
+        return True
+    kinks = phi.kernel_kinks
+    if kinks is None:
+        return False
+    k = np.asarray(kinks, dtype=float)
+    h = 1e-7 * np.maximum(1.0, np.abs(k))
+    with np.errstate(all="ignore"):
+        left, right = phi.derivatives(k - h)[1], phi.derivatives(k + h)[1]
+    scale = np.maximum(1.0, np.maximum(np.abs(left), np.abs(right)))
+    return bool(np.all(np.isfinite(left) & np.isfinite(right) & (np.abs(right - left) <= 1e-5 * scale)))
+
+
 def local_maps(phi, alpha=1.0, beta=0.0, gamma=1.0, delta=0.0) -> dict[str, float]:
-    """``Q(1), Q'(1), C(0), C'(1), C''(1)`` of ``γ(φ(αz + β) + δ)`` (C''(1) = inf for kinked φ)."""
+    """``Q(1), Q'(1), C(0), C'(1), C''(1)`` of ``γ(φ(αz + β) + δ)`` (C''(1) = inf where φ' jumps)."""
     z, w, (f0, f1, f2) = moments(phi, np.asarray(alpha, dtype=float), np.asarray(beta, dtype=float), 2)
     s0, s1, s2 = gamma * (f0 + delta), gamma * alpha * f1, gamma * alpha * alpha * f2
     q1 = float(w @ s0**2)
     out = {"Q(1)": q1, "Q'(1)": float(w @ (s0 * s1 * z)), "C(0)": float(w @ s0) ** 2 / q1,
            "C'(1)": float(w @ s1**2) / q1, "C''(1)": float(w @ s2**2) / q1}
-    if not phi.smooth:
+    if not finite_curvature(phi):
         out["C''(1)"] = math.inf
     return out

@@ -51,77 +51,45 @@ class NTKResult:
 
 
 def _is_plain(net) -> bool:
-    from .network import Dense
-
-    return all(isinstance(unit, Dense) for unit, _ in net.body.runs)
+    return net.is_plain
 
 
-@jax.jit
-def _dense_step(kern, q, c, theta, sw2, sb2):
-    """(q, c, Θ) -> (q', c', Θ', K', Σ̇) for one Dense layer (unnormalised Jacot recursion); the kernel and the
-    scales are traced, so new σ or a new transform of φ do not recompile."""
-    q2 = sw2 * kern.second_moment(q) + sb2
-    k2 = sw2 * kern.cross(q, c) + sb2
-    dot = sw2 * kern.dot_cross(q, c)
-    return q2, k2 / q2, k2 + theta * dot, k2, dot
+class _Context:
+    """What the units' ``ntk_forward`` need: the kernel of each activation, sized for the trajectory's max q."""
+
+    def __init__(self, net, q):
+        q_max = float(np.max(net.q_trajectory(q)))
+        self.kernels = {phi: phi.kernel(q_max) for phi in net.activations}
 
 
 def _forward_general(net, c, q, record_top=False):
-    """Forward Jacot recursion through Dense and Residual units: returns (q_L, Θ, records, top) where
-    records lists ("D", K_l, Σ̇_l) / ("open"|"close", w²) in order and top the Θ after each top-level unit."""
-    from .network import Dense, Residual
-
-    q_max = float(np.max(net.q_trajectory(q)))
-    kernels = {phi: phi.kernel(q_max) for phi in net.activations}
-    records, top = [], []
-
-    def forward(serial, qv, cv, theta, is_top):
-        for unit, times in serial.runs:
-            for _ in range(times):
-                if isinstance(unit, Dense):
-                    qv, cv, theta, k2, dot = _dense_step(kernels[unit.phi], qv, cv, theta, unit.sigma_w**2,
-                                                         unit.sigma_b**2)
-                    records.append(("D", k2, dot))
-                elif isinstance(unit, Residual):
-                    w2 = unit.shortcut_weight**2
-                    records.append(("open", w2))
-                    qb, cb, tb = forward(unit.branch, qv, cv, theta, False)
-                    records.append(("close", w2))
-                    q_new = w2 * qv + (1 - w2) * qb
-                    cv = (w2 * qv * cv + (1 - w2) * qb * cb) / q_new
-                    theta = w2 * theta + (1 - w2) * tb
-                    qv = q_new
-                else:
-                    raise ConfigurationError(f"ntk: unknown network unit {unit!r}")
-                if is_top and record_top:
-                    top.append(theta)
-        return qv, cv, theta
-
+    """Forward Jacot recursion through the units (each its own ``ntk_forward``): returns (q_L, Θ, records, top),
+    records per top-level unit for the reverse pass, top the Θ after each top-level unit."""
+    ctx = _Context(net, q)
     with jax.enable_x64(True):
-        qv, _, theta = forward(net.body, jnp.asarray(float(q)), jnp.asarray(c), jnp.asarray(q * c), True)
-        records = [(kind, *(v if isinstance(v, float) else np.asarray(v) for v in rest)) for kind, *rest in records]
-        top = [np.asarray(t) for t in top]
+        qv, cv, theta = jnp.asarray(float(q)), jnp.asarray(c), jnp.asarray(q * c)
+        records, top = [], []
+        for unit, times in net.body.runs:
+            for _ in range(times):
+                qv, cv, theta, rec = unit.ntk_forward(ctx, qv, cv, theta)
+                records.append((unit, rec))
+                if record_top:
+                    top.append(np.asarray(theta))
         return float(qv), np.asarray(theta), records, top
 
 
 def _ntk_general(net, c, q):
-    """Networks with residual blocks ``y = w x + √(1 − w²) g(x)``: Θ_y = w² Θ_x + (1 − w²) Θ_g (the cross terms
-    vanish at infinite width: g's last weights are independent and zero-mean), K_y = w² K_x + (1 − w²) K_g.
-    A forward pass records each Dense layer's injected kernel K_l and slope Σ̇_l; a reverse pass gives each
-    layer's multiplier B_l = ∂Θ_out/∂K_l, so Θ_l = K_l B_l and Θ_0 = q c B_input."""
+    """Networks with sums (residual blocks ``y = w x + √(1 − w²) g(x)``, projections, concatenations) and
+    LayerNorm: Θ_y = Σ wᵢ² Θᵢ (the cross terms vanish at infinite width: each branch but one ends in independent
+    zero-mean weights), K_y = Σ wᵢ² Kᵢ. The forward pass records each Dense layer's injected kernel K_l and slope
+    Σ̇_l; the reverse pass (each unit's ``ntk_backward``) gives each layer's multiplier B_l = ∂Θ_out/∂K_l, so
+    Θ_l = K_l B_l and Θ_0 = q c B_input."""
     q_out, total, records, _ = _forward_general(net, c, q)
-    B, stack, layers = np.ones_like(c), [], []
-    for kind, *rest in reversed(records):
-        if kind == "D":
-            k2, dot = rest
-            layers.append(k2 * B)
-            B = B * dot
-        elif kind == "close":
-            stack.append(B)
-            B = (1 - rest[0]) * B
-        else:  # open
-            B = rest[0] * stack.pop() + B
-    per_layer = np.vstack([q * c * B] + layers[::-1])
+    B, layers = np.ones_like(c), []
+    with jax.enable_x64(True):
+        for unit, rec in reversed(records):
+            B = unit.ntk_backward(rec, B, layers)
+        per_layer = np.vstack([np.asarray(q * c * B)] + [np.asarray(v) for v in layers[::-1]])
     if not (np.all(np.isfinite(per_layer)) and np.all(np.isfinite(total))):
         raise DivergenceError("the NTK overflows: the backward signal grows without bound; reduce depth or σ_w")
     return NTKResult(c=c, per_layer=per_layer, total=total, q_out=q_out)
@@ -151,7 +119,7 @@ def _dot_cross_layers(kern, q, c):
 
 def _slopes(runs, q_traj, c_traj):
     """C'_k(c_k) for k = 0 … L−1, shape (L, n): layer k+1's σ_w² q_k E[φ'(u)φ'(v)] / q_{k+1}."""
-    from .network import _bucket
+    from .network import bucket as _bucket
 
     out, row = [], 0
     q_max = float(np.max(q_traj))

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import jax.numpy as jnp
 import numpy as np
 from scipy.special import roots_hermitenorm, roots_legendre
+
+from ._lazy import Lazy
+
+jnp = Lazy("jax.numpy")
 
 #: Half-width of the truncated Gaussian domain for Gauss–Legendre rules: exp(-Z²/4) ≈ 1.6e-28.
 TRUNCATION = 16.0

@@ -9,7 +9,8 @@ One module per method family:
 =====================  ===================================================================================
 ``results``            the result records
 ``standard``           He, LeCun, Glorot
-``eoc``                Edge of Chaos and the phase diagram (fixed points of the Q map; JAX-vectorised grids)
+``eoc``                Edge of Chaos: fixed points of the Q map (NumPy)
+``phase``              the phase diagram on a (σ_w², σ_b²) grid (JAX-vectorised)
 ``architecture``       global targets → local targets (DKS's maximal slope/curvature functions)
 ``solver``             roots of the local conditions (NumPy Newton, multi-start, continuation; no compile)
 ``dks``                Deep Kernel Shaping (Martens et al. 2021, arXiv:2110.01765)
@@ -20,14 +21,26 @@ One module per method family:
 The local maps the shaping conditions are written in live in :mod:`sigprop.local_maps`.
 """
 
+import importlib
+
 from .architecture import local_curvature_target, local_slope_target
 from .common import clear_cache
 from .dks import dks
-from .eoc import PhaseDiagram, eoc, phase_diagram
-from .looks_linear import crelu, looks_linear, looks_linear_weights
+from .eoc import eoc
+from .looks_linear import looks_linear
 from .results import EOCResult, InitResult, LooksLinearResult, ShapingResult
 from .standard import standard
 from .tat import leaky_relu_c_map, min_depth_for_eta, tat
+
+_JAX_NAMES = {"PhaseDiagram": "phase", "phase_diagram": "phase", "crelu": "looks_linear",
+              "looks_linear_weights": "looks_linear"}
+
+
+def __getattr__(name):  # the phase diagram (JAX-vectorised) is imported on first use
+    if name in _JAX_NAMES:
+        return getattr(importlib.import_module(f".{_JAX_NAMES[name]}", __name__), name)
+    raise AttributeError(f"module 'sigprop.methods' has no attribute {name!r}")
+
 
 __all__ = [
     "InitResult", "EOCResult", "ShapingResult", "LooksLinearResult", "PhaseDiagram",

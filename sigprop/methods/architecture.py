@@ -55,34 +55,14 @@ def _architecture(depth, network) -> _Arch:
 
         return _Arch(subnet_max, L, ("mlp", L), True)
     if hasattr(network, "subnetwork_max"):
-        sig = _signature(getattr(network, "body", None))
-        if sig is not None and all(u == "D" for u, _ in sig):  # only Dense layers: a plain MLP
+        if getattr(network, "is_plain", False):  # only Dense layers: a plain MLP
             return _architecture(network.depth, None)
+        sig = getattr(network, "signature", None)
         key = None if sig is None else ("net", sig)
         return _Arch(network.subnetwork_max, getattr(network, "depth", None), key, False)
     if callable(network):  # a dks-style subnet_max_func(x, r_fn)
         return _Arch(network, None, ("fn", network), False)
     raise ConfigurationError("network must be a sigprop Network or a dks-style subnet_max_func(x, r_fn)")
-
-
-def _signature(serial):
-    """The architecture of a Network body without its activations/scales (a cache key), or None."""
-    from ..network import Dense, Residual
-
-    if serial is None:
-        return None
-    out = []
-    for unit, times in serial.runs:
-        if isinstance(unit, Dense):
-            out.append(("D", times))
-        elif isinstance(unit, Residual):
-            inner = _signature(unit.branch)
-            if inner is None:
-                return None
-            out.append((("R", float(unit.shortcut_weight), inner), times))
-        else:
-            return None
-    return tuple(out)
 
 
 def _invert_increasing(f, target, x_lo, x0, what: str, x_max=None):
@@ -104,23 +84,68 @@ def _invert_increasing(f, target, x_lo, x0, what: str, x_max=None):
                            maxiter=200)
 
 
-def local_slope_target(zeta: float, depth=None, network=None) -> float:
+def bisect_increasing(f, target, x0, lo, hi, tol, what: str, max_eval: int = 100):
+    """dks's inversion of an increasing f: bisection from ``x0`` in [lo, hi] (doubling while hi = ∞), stopped
+    at the first x with |f(x) − target| < tol. Used when a caller asks for dks's tolerance (``target_tol``), so
+    that sigprop reproduces dks's constants to rounding; the default inversion is exact (brentq)."""
+    x = x0
+    for _ in range(max_eval):
+        value = f(x)
+        if abs(value - target) < tol:
+            return x
+        if value > target:
+            hi, x = x, 0.5 * (x + lo)
+        else:
+            lo = x
+            x = 2.0 * x if np.isinf(hi) else 0.5 * (x + hi)
+    raise UnachievableError(f"{what}: target {target:g} not reached in {max_eval} evaluations (the target is "
+                            "probably unachievable for this architecture)")
+
+
+def _check_tol(target_tol):
+    if target_tol is None:
+        return None
+    try:
+        t = float(target_tol)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"target_tol must be a positive number or None, got {target_tol!r}") from None
+    if not (np.isfinite(t) and t > 0):
+        raise ConfigurationError(f"target_tol must be a positive number or None, got {target_tol!r}")
+    return t
+
+
+def local_slope_target(zeta: float, depth=None, network=None, target_tol: float | None = None) -> float:
     """DKS local C'(1) target ξ = μ⁻¹(ζ), μ(x) = subnet_max(1, y ↦ x·y) (maximal slope function);
-    ξ = ζ^(1/L) for a plain depth-L MLP."""
+    ξ = ζ^(1/L) for a plain depth-L MLP. ``target_tol``: stop at |μ(ξ) − ζ| < target_tol as dks does (1e-8)
+    instead of inverting μ exactly."""
     zeta = _check_zeta(zeta)
+    tol = _check_tol(target_tol)
     arch = _architecture(depth, network)
-    if arch.plain:
+    if arch.plain and tol is None:
         return zeta ** (1.0 / arch.depth)
-    return _invert_increasing(lambda x: float(arch.subnet_max(1.0, lambda y: x * y)), zeta, 1.0, 1.1,
-                              "maximal slope function μ(x) = ζ")
+
+    def mu(x):
+        return float(arch.subnet_max(1.0, lambda y: x * y))
+
+    what = "maximal slope function μ(x) = ζ"
+    if tol is not None:
+        return bisect_increasing(mu, zeta, 1.1, 1.0, np.inf, tol, what)
+    return _invert_increasing(mu, zeta, 1.0, 1.1, what)
 
 
-def local_curvature_target(tau: float, depth=None, network=None) -> float:
+def local_curvature_target(tau: float, depth=None, network=None, target_tol: float | None = None) -> float:
     """TAT local C''(1) target κ⁻¹(τ), κ(x) = subnet_max(0, y ↦ x + y) (maximal curvature function);
-    τ/L for a plain depth-L MLP."""
+    τ/L for a plain depth-L MLP. ``target_tol`` as in :func:`local_slope_target`."""
     tau = _check_tau(tau)
+    tol = _check_tol(target_tol)
     arch = _architecture(depth, network)
-    if arch.plain:
+    if arch.plain and tol is None:
         return tau / arch.depth
-    return _invert_increasing(lambda x: float(arch.subnet_max(0.0, lambda y: x + y)), tau, 0.0, 0.1,
-                              "maximal curvature function κ(x) = τ")
+
+    def kappa(x):
+        return float(arch.subnet_max(0.0, lambda y: x + y))
+
+    what = "maximal curvature function κ(x) = τ"
+    if tol is not None:
+        return bisect_increasing(kappa, tau, 0.1, 0.0, np.inf, tol, what)
+    return _invert_increasing(kappa, tau, 0.0, 0.1, what)

@@ -104,3 +104,13 @@ def _check_eta(eta):
     if not 0.0 <= e <= 1.0:
         raise ConfigurationError(f"eta (the network's C(0) target) must lie in [0, 1], got {e:g}")
     return e
+
+
+ROOT_RULES = ("dks", "continuation")
+
+
+def _check_root(root) -> str:
+    if root not in ROOT_RULES:
+        raise ConfigurationError(f"root must be one of {ROOT_RULES}, got {root!r}: 'dks' returns the reference "
+                                 "library's root, 'continuation' one that is continuous in the depth")
+    return root

@@ -1,271 +1,103 @@
-"""Edge of Chaos and the phase diagram (Poole et al. 2016, arXiv:1606.05340; Schoenholz et al. 2017,
-arXiv:1611.01232)."""
+"""Edge of Chaos (Poole et al. 2016, arXiv:1606.05340; Schoenholz et al. 2017, arXiv:1611.01232), in NumPy.
+
+For a layer ``h' = W φ(h) + b``, ``W_ij ~ N(0, σ_w²/N)``, ``b ~ N(0, σ_b²)``:
+
+- the fixed point q* of ``Q(q) = σ_w² E[φ(√q z)²] + σ_b²`` reached by iterating from the input variance q0;
+- ``χ₁ = σ_w² E[φ'(√q* z)²]``: ordered (< 1), chaotic (> 1), the edge of chaos (= 1);
+- ``Q'(q*) = σ_w² E[φ(√q* z) φ'(√q* z) z] / √q*`` and the depth scale ξ_q = −1/log Q'(q*).
+
+φ and φ' come from the activation's NumPy jet on the quadrature rule of :mod:`sigprop.local_maps`, so an EOC
+solve needs no JAX compile.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
 from functools import lru_cache
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from scipy import optimize
 
-from ..activations import Activation, activation
 from ..errors import ConfigurationError, UnachievableError
-from ..quadrature import piecewise_gaussian_rule
-from .common import _as_activation, _finite, _is_homogeneous, _kinks
+from ..local_maps import moments
+from .common import _as_activation, _finite, _is_homogeneous
 from .results import EOCResult, _frozen
 
-_N_SMOOTH = 12  # nodes per panel for the solvers and eoc
-
-_N_PHASE = 8  # nodes per panel for phase diagrams (display): ~1e-13 at q ≈ 1, ~1e-6 at q ≈ 10
-
-_N_PIECE = 64  # Gauss–Legendre nodes per piece for kinked φ
-
-def _rule(kinks, alpha, beta, n=None):
-    """Nodes z, weights w with Σ w g(αz + β) ≈ E[g(αz + β)], z ~ N(0, 1); split at the kinks of g.
-    Smooth g: ``n`` nodes per unit panel; kinked g: 64 Gauss–Legendre nodes per piece between kinks."""
-    if kinks == ():
-        half_width = 8 if n == _N_PHASE else 10  # display rule: truncation e^{−32} ≈ 1e-14
-        return tuple(jnp.asarray(a) for a in _smooth_rule(n or _N_SMOOTH, half_width))
-    if kinks is None:  # unknown kinks: many short pieces (algebraic convergence at the kinks)
-        return tuple(jnp.asarray(a) for a in _static_rule((*np.linspace(-12, 12, 49)[1:-1],), 24))
-    if isinstance(beta, float) and beta == 0.0 and all(isinstance(k, float) and k == 0.0 for k in kinks):
-        return tuple(jnp.asarray(a) for a in _static_rule((0.0,), _N_PIECE))  # kink stays at z = 0
-    breaks = (jnp.asarray(kinks) - beta) / alpha
-    return piecewise_gaussian_rule(breaks, _N_PIECE)
+Q_FLOOR = 1e-24
+Q_CEIL = 1e12
+#: the q table that brackets fixed points (ratio 1.25 between neighbours)
+Q_TABLE = np.geomspace(Q_FLOOR, Q_CEIL, 373)
+_NEWTON = 8
 
 
-@lru_cache(maxsize=16)
-def _smooth_rule(n_per_panel, half_width=10):
-    """Composite Gauss–Legendre on [−h, h] in unit panels (h = 10: truncation e^{−50}); weights include the
-    N(0, 1) density."""
-    t, wt = np.polynomial.legendre.leggauss(n_per_panel)
-    centres = np.arange(-half_width + 0.5, half_width, 1.0)
-    z = (centres[:, None] + 0.5 * t[None, :]).ravel()
-    w = (0.5 * wt[None, :] * np.ones((centres.size, 1))).ravel() * np.exp(-z * z / 2) / math.sqrt(2 * math.pi)
-    return z, w
+def _q_moments(phi, q):
+    """``E[φ(√q z)²]``, its q-derivative ``E[φ φ' z]/√q`` and ``E[φ'(√q z)²]``, for an array of q."""
+    q = np.asarray(q, dtype=float)
+    sq = np.sqrt(q)
+    z, w, (f0, f1) = moments(phi, sq, np.zeros_like(sq), 1)
+    with np.errstate(all="ignore"):
+        return np.sum(w * f0 * f0, -1), np.sum(w * f0 * f1 * z, -1) / sq, np.sum(w * f1 * f1, -1)
 
 
-@lru_cache(maxsize=16)
-def _static_rule(breaks, n):
-    return piecewise_gaussian_rule(np.asarray(breaks, dtype=float), n, xp=np)
+@lru_cache(maxsize=128)
+def _second_table(phi):
+    """``E[φ(√q z)²]`` on :data:`Q_TABLE` (once per activation; it does not depend on σ)."""
+    table = _q_moments(phi, Q_TABLE)[0]
+    table.setflags(write=False)
+    return table
 
 
-def _derivatives(fn, x, order):
-    """(φ(x), φ'(x), φ''(x)) up to ``order`` for an elementwise φ (forward-mode, no vmap needed)."""
+def fixed_points(phi, sw2, sb2, q0: float = 1.0):
+    """``(q*, χ₁, Q'(q*))`` for arrays σ_w², σ_b² (broadcast), q* reached by iterating the Q map from q0.
 
-    def d1(y):
-        return jax.jvp(fn, (y,), (jnp.ones_like(y),))[1]
+    Q is increasing, so the iterates move monotonically to the nearest root of F(q) = Q(q) − q in the direction
+    sign F(q0); that root is bracketed on :data:`Q_TABLE` and refined by 8 safeguarded Newton steps. No root down
+    to 1e-24 gives q* = 0; none up to 1e12 gives q* = inf (the Q map diverges from q0; χ₁ and Q' are NaN)."""
+    sw2, sb2 = np.broadcast_arrays(np.atleast_1d(np.asarray(sw2, dtype=float)), np.asarray(sb2, dtype=float))
+    m_tab = _second_table(phi)
 
-    out = [fn(x)]
-    if order >= 1:
-        out.append(d1(x))
-    if order >= 2:
-        out.append(jax.jvp(d1, (x,), (jnp.ones_like(x),))[1])
-    return out
+    def F(q):
+        m, dm, _ = _q_moments(phi, q)
+        return sw2 * m + sb2 - q, sw2 * dm - 1.0
 
-
-def _qmap_parts(fn, kinks, n=None):
-    """``E[φ(√q z)²]`` and ``E[φ'(√q z)²]`` as JAX functions of q."""
-
-    def second(q):
-        z, w = _rule(kinks, jnp.sqrt(q), 0.0, n)
-        return w @ fn(jnp.sqrt(q) * z) ** 2
-
-    def dot_second(q):
-        z, w = _rule(kinks, jnp.sqrt(q), 0.0, n)
-        return w @ _derivatives(fn, jnp.sqrt(q) * z, 1)[1] ** 2
-
-    return second, dot_second
-
-
-_Q_FLOOR = 1e-24
-
-_Q_CEIL = 1e12
-
-_Q_TABLE = np.geomspace(_Q_FLOOR, _Q_CEIL, 373)  # ratio 1.25 between neighbours
-
-_HERMITE_ORDER = 32
-
-@lru_cache(maxsize=64)
-def _fixed_point_fn(base: Activation, n: int, kink_at_zero: bool):
-    """jit(vmap) ``(σ_w², σ_b², q0, (α, β, γ, δ)) -> (q*, χ₁, Q'(q*), c*, C'(c*))`` for φ = γ(base(αx + β) + δ)
-    (float64; ``n`` quadrature nodes per panel). The transform is a traced argument, so shaped activations of
-    one base share one compilation.
-
-    q* is the fixed point that the iteration q ← Q(q) reaches from q0: Q is increasing, so the iterates move
-    monotonically to the nearest root of F(q) = Q(q) − q in the direction sign F(q0). That root is bracketed
-    on a table of q (ratio 1.25, E[φ(√q z)²] tabulated once for all σ's) and refined by safeguarded Newton.
-    No root down to 1e-24 gives q* = 0; none up to 1e12 gives q* = inf (the Q map diverges from q0).
-    c* (needed only when χ₁ > 1) is the root of the convex G(c) = C(c) − c reached by Newton from c = 0, with
-    C(c) = (σ_w² Σ_k a_k² c^k + σ_b²)/q* (Mehler series; a_k Hermite coefficients of φ(√q* z), k < 32, and
-    the remaining mass E[φ²] − Σ a_k² on degree 32, so C(1) = 1).
-    """
-    leaky = base.name == "leaky_relu"
-    base_fn, base_kinks = base.fn, ((0.0,) if kink_at_zero else _kinks(base))
-    if leaky:  # the slope is traced too (tr[4]): TAT's slope changes with depth without recompiling
-        def base_fn(x, tr):
-            return jnp.where(x >= 0, x, tr[4] * x)
-
-    def solve(sw2, sb2, q0, m_tab, tr):
-        fn, kinks = _transformed(base_fn, base_kinks, tr)
-        second, dot_second = _qmap_parts(fn, kinks, n)
-
-        q_tab = jnp.asarray(_Q_TABLE)
-
-        def F(q):
-            return sw2 * second(q) + sb2 - q
-
-        f0 = F(q0)
-        f0 = jnp.where(jnp.abs(f0) <= 1e-13 * (1.0 + q0), 0.0, f0)  # q0 is a fixed point (e.g. shaped φ̂)
-        up = f0 > 0
-        pos = jnp.searchsorted(q_tab, q0)  # q_tab[pos - 1] < q0 <= q_tab[pos]
-        sign_tab = (sw2 * m_tab + sb2 - q_tab) > 0
-        idx = jnp.arange(q_tab.size)
-        # first table point beyond q0 (in the direction of motion) where F has the other sign
-        flip_up = jnp.where((idx >= pos) & (sign_tab != up), idx, q_tab.size)
-        flip_dn = jnp.where((idx < pos) & (sign_tab != up), idx, -1)
-        j_up, j_dn = jnp.min(flip_up), jnp.max(flip_dn)
-        a = jnp.where(up, jnp.where(j_up > pos, q_tab[jnp.maximum(j_up - 1, 0)], q0), q_tab[jnp.maximum(j_dn, 0)])
-        b = jnp.where(up, q_tab[jnp.minimum(j_up, q_tab.size - 1)], jnp.where(j_dn < pos - 1,
-                                                                              q_tab[j_dn + 1], q0))
-        a, b = jnp.minimum(a, b), jnp.maximum(a, b)
-        a = jnp.where(up, jnp.maximum(a, q0), a)
-        b = jnp.where(up, b, jnp.minimum(b, q0))
-        diverged = up & (j_up >= q_tab.size)
-        vanished = ~up & (j_dn < 0)
-
-        def refine(_, abx):  # safeguarded Newton; F(a) > 0 > F(b) by construction
-            a, b, x = abx
-            fx, dfx = jax.jvp(F, (x,), (jnp.ones_like(x),))
-            a, b = jnp.where(fx > 0, x, a), jnp.where(fx > 0, b, x)
+    f0 = sw2 * _q_moments(phi, np.array([q0]))[0] + sb2 - q0
+    f0 = np.where(np.abs(f0) <= 1e-13 * (1.0 + q0), 0.0, f0)  # q0 is a fixed point (e.g. a shaped φ̂)
+    up = f0 > 0
+    n = Q_TABLE.size
+    pos = int(np.searchsorted(Q_TABLE, q0))
+    sign_tab = (sw2[:, None] * m_tab + sb2[:, None] - Q_TABLE) > 0
+    idx = np.arange(n)
+    other = sign_tab != up[:, None]
+    j_up = np.min(np.where((idx >= pos) & other, idx, n), axis=1)
+    j_dn = np.max(np.where((idx < pos) & other, idx, -1), axis=1)
+    a = np.where(up, np.where(j_up > pos, Q_TABLE[np.maximum(j_up - 1, 0)], q0), Q_TABLE[np.maximum(j_dn, 0)])
+    b = np.where(up, Q_TABLE[np.minimum(j_up, n - 1)],
+                 np.where(j_dn < pos - 1, Q_TABLE[np.minimum(j_dn + 1, n - 1)], q0))
+    a, b = np.minimum(a, b), np.maximum(a, b)
+    a = np.where(up, np.maximum(a, q0), a)
+    b = np.where(up, b, np.minimum(b, q0))
+    diverged = up & (j_up >= n)
+    vanished = ~up & (j_dn < 0)
+    x = 0.5 * (a + b)
+    for _ in range(_NEWTON):  # F(a) > 0 > F(b)
+        fx, dfx = F(x)
+        a, b = np.where(fx > 0, x, a), np.where(fx > 0, b, x)
+        with np.errstate(all="ignore"):
             newton = x - fx / dfx
-            step = jnp.where((newton > a) & (newton < b), newton, 0.5 * (a + b))
-            return a, b, jnp.where(fx == 0, x, step)
-
-        a, b, x = jax.lax.fori_loop(0, 8, refine, (a, b, 0.5 * (a + b)))
-        q = jnp.where(f0 == 0, q0, jnp.where(vanished, 0.0, jnp.where(diverged, jnp.inf, x)))
-        qe = jnp.clip(q, 1e-12, _Q_CEIL)  # q* = 0: the slopes' limit q → 0
-        chi1 = sw2 * dot_second(qe)
-        dq = sw2 * jax.grad(second)(qe)
-        # c* from the Mehler series (meaningful when χ₁ > 1; c* = 1 otherwise)
-        z, w = _rule(kinks, jnp.sqrt(qe), 0.0, n if kinks == () else None)
-        fz = fn(jnp.sqrt(qe) * z)
-        a_k = _hermite_polynomials(z, _HERMITE_ORDER) @ (w * fz)
-        tail = jnp.maximum(w @ fz**2 - jnp.sum(a_k**2), 0.0)  # mass beyond the last order, put on degree K
-        b_k = sw2 * jnp.concatenate([a_k**2, tail[None]]) / qe
-        ks = jnp.arange(_HERMITE_ORDER + 1, dtype=float)
-        poly, dpoly = b_k[::-1], (ks * b_k)[1:][::-1]
-
-        def cnewton(_, c):
-            g = sb2 / qe + jnp.polyval(poly, c) - c
-            return jnp.clip(c - g / (jnp.polyval(dpoly, c) - 1.0), -1.0, 1.0)
-
-        c = jax.lax.fori_loop(0, 16, cnewton, 0.0)
-        chaotic = chi1 > 1.0
-        c_star = jnp.where(chaotic, c, 1.0)
-        chi_c = jnp.where(chaotic, jnp.polyval(dpoly, c), chi1)
-        fin = jnp.isfinite(q)
-        return tuple(jnp.where(fin, v, jnp.nan) for v in (chi1, dq, c_star, chi_c)) + (q,)
-
-    def batched(sw2, sb2, q0, tr):
-        fn, kinks = _transformed(base_fn, base_kinks, tr)
-        m_tab = jax.vmap(_qmap_parts(fn, kinks, n)[0])(jnp.asarray(_Q_TABLE))
-        chi1, dq, c_star, chi_c, q = jax.vmap(solve, in_axes=(0, 0, None, None, None))(sw2, sb2, q0, m_tab, tr)
-        return q, chi1, dq, c_star, chi_c
-
-    return jax.jit(batched)
+        x = np.where(fx == 0, x, np.where((newton > a) & (newton < b), newton, 0.5 * (a + b)))
+    q = np.where(f0 == 0, q0, np.where(vanished, 0.0, np.where(diverged, np.inf, x)))
+    qe = np.clip(q, 1e-12, Q_CEIL)  # q* = 0: the slopes' limit q → 0
+    _, dm, e1 = _q_moments(phi, qe)
+    fin = np.isfinite(q)
+    return q, np.where(fin, sw2 * e1, np.nan), np.where(fin, sw2 * dm, np.nan)
 
 
-def _transformed(base_fn, base_kinks, tr):
-    """x ↦ γ(base(αx + β) + δ) and its kink positions (traced) for tr = (α, β, γ, δ[, slope])."""
-
-    def fn(x):
-        y = tr[0] * x + tr[1]
-        return tr[2] * ((base_fn(y) if tr.shape[0] == 4 else base_fn(y, tr)) + tr[3])
-
-    if base_kinks in ((), None, (0.0,)):  # (0.0,): kinks known to stay at 0 (β = 0)
-        return fn, base_kinks
-    return fn, tuple((k - tr[1]) / tr[0] for k in base_kinks)
-
-
-def _hermite_polynomials(z, order):
-    """``He_k(z)/√k!`` for k < order, shape (order, len(z)); ``h_{k+1} = (z h_k − √k h_{k−1})/√(k+1)``.
-    (No overflow for order ≤ 64 at the |z| < 20 of the rules used here.)"""
-    rows = [jnp.ones_like(z), z]
-    for k in range(1, order - 1):
-        rows.append((z * rows[k] - math.sqrt(k) * rows[k - 1]) / math.sqrt(k + 1))
-    return jnp.stack(rows[:order])
-
-
-def _depth_scale(slope):
+def depth_scale(slope):
     """ξ = −1/log(slope): ∞ at slope 1, NaN where undefined."""
     s = np.asarray(slope, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         xi = np.where(np.isclose(s, 1.0, rtol=0, atol=1e-12), np.inf, -1.0 / np.log(s))
     return np.where(s > 1, np.nan, xi) if np.ndim(xi) else (np.nan if s > 1 + 1e-12 else float(xi))
-
-
-def _fixed_points(phi, sw2, sb2, q0=1.0, n=_N_SMOOTH):
-    sw2 = np.atleast_1d(np.asarray(sw2, dtype=float))
-    sb2 = np.broadcast_to(np.asarray(sb2, dtype=float), sw2.shape)
-    tr = list(phi.transform)
-    if phi.name == "leaky_relu":  # one compilation for all slopes
-        base = activation("leaky_relu")
-        tr.append(dict(phi.params)["negative_slope"])
-    else:
-        base = replace(phi, transform=(1.0, 0.0, 1.0, 0.0))
-    kinks = _kinks(base)
-    kink_at_zero = bool(kinks) and tr[1] == 0.0 and all(k == 0.0 for k in kinks)
-    with jax.enable_x64(True):
-        out = _fixed_point_fn(base, n, kink_at_zero)(jnp.asarray(sw2), jnp.asarray(sb2), jnp.asarray(float(q0)),
-                                       jnp.asarray(tr, dtype=float))
-        return tuple(np.asarray(o, dtype=float) for o in out)
-
-
-@dataclass(frozen=True, eq=False)
-class PhaseDiagram:
-    """Fixed-point quantities on a grid; arrays have shape ``(len(sigma_b2), len(sigma_w2))`` (rows = σ_b²).
-
-    ``q_star`` (inf where the Q map diverges from q0), ``chi1`` = σ_w² E[φ'(√q* z)²], ``c_star`` (1 in the
-    ordered phase), ``chi_c`` = C'(c*), ``xi_c`` = −1/log C'(c*) (∞ on the EOC), ``xi_q`` = −1/log Q'(q*).
-    """
-
-    activation: Activation
-    sigma_w2: np.ndarray
-    sigma_b2: np.ndarray
-    q0: float
-    q_star: np.ndarray
-    chi1: np.ndarray
-    c_star: np.ndarray
-    chi_c: np.ndarray
-    xi_c: np.ndarray
-    xi_q: np.ndarray
-
-
-def phase_diagram(phi, sigma_w2, sigma_b2, q0: float = 1.0) -> PhaseDiagram:
-    """χ₁, q*, c*, ξ_c (and ξ_q) on the (σ_w², σ_b²) grid, vectorised with ``jax.vmap`` (Poole et al. 2016,
-    Schoenholz et al. 2017). q* is reached by iterating the Q map from the input variance ``q0``.
-
-    Display accuracy: smooth φ use a composite Gauss–Legendre rule with 8 nodes per unit panel (error ~1e-13
-    at q* ≈ 1, ~1e-6 at q* ≈ 10 where φ(√q z) is step-like); ``eoc`` uses 12 nodes per panel."""
-    phi = _as_activation(phi)
-    w2 = np.atleast_1d(np.asarray(sigma_w2, dtype=float))
-    b2 = np.atleast_1d(np.asarray(sigma_b2, dtype=float))
-    if w2.ndim != 1 or b2.ndim != 1:
-        raise ConfigurationError("sigma_w2 and sigma_b2 must be 1-D grids")
-    if not (np.all(np.isfinite(w2)) and np.all(np.isfinite(b2)) and np.all(w2 > 0) and np.all(b2 >= 0)):
-        raise ConfigurationError("grids need finite σ_w² > 0 and σ_b² ≥ 0")
-    q0 = _finite("q0", q0, positive=True)
-    W, B = np.meshgrid(w2, b2)
-    q, chi1, dq, cs, chic = _fixed_points(phi, W.ravel(), B.ravel(), q0, n=_N_PHASE)
-    shape = W.shape
-    return PhaseDiagram(activation=phi, sigma_w2=w2, sigma_b2=b2, q0=q0, q_star=q.reshape(shape),
-                        chi1=chi1.reshape(shape), c_star=cs.reshape(shape), chi_c=chic.reshape(shape),
-                        xi_c=_depth_scale(chic).reshape(shape), xi_q=_depth_scale(dq).reshape(shape))
 
 
 def eoc(phi, sigma_b: float = 0.0, q0: float = 1.0, sigma_w2_range=(1e-2, 1e2)) -> EOCResult:
@@ -284,40 +116,38 @@ def eoc(phi, sigma_b: float = 0.0, q0: float = 1.0, sigma_w2_range=(1e-2, 1e2)) 
     sb2 = sb * sb
     if _is_homogeneous(phi):
         return _eoc_homogeneous(phi, sb, q0)
-    lo, hi = (float(v) for v in sigma_w2_range)
+    try:
+        lo, hi = (float(v) for v in sigma_w2_range)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"sigma_w2_range must be two numbers, got {sigma_w2_range!r}") from None
     if not (0 < lo < hi and math.isfinite(hi)):
         raise ConfigurationError(f"sigma_w2_range must satisfy 0 < lo < hi < inf, got {sigma_w2_range}")
     grid = np.geomspace(lo, hi, 400)
-    q, chi1, _, _, _ = _fixed_points(phi, grid, sb2, q0)
+    q, chi1, _ = fixed_points(phi, grid, sb2, q0)
     ok = np.isfinite(chi1)
     crossing = np.flatnonzero(ok[:-1] & ok[1:] & ((chi1[:-1] - 1) * (chi1[1:] - 1) <= 0))
     if crossing.size == 0:
-        raise UnachievableError(_no_eoc_reason(phi, sb, q0, grid, q, chi1))
+        raise UnachievableError(_no_eoc_reason(phi, sb, q0, grid, chi1))
     i = crossing[0]
 
     def g(w2):
-        return _fixed_points(phi, [w2], sb2, q0)[1][0] - 1.0
+        return fixed_points(phi, [w2], sb2, q0)[1][0] - 1.0
 
     a, b = grid[i], grid[i + 1]
-    if g(a) == 0:
-        w2 = a
-    else:
-        w2 = optimize.brentq(g, a, b, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200)
-    qs, chi, dq, _, _ = (v[0] for v in _fixed_points(phi, [w2], sb2, q0))
-    xi_q = float(_depth_scale(dq))
+    w2 = a if g(a) == 0 else optimize.brentq(g, a, b, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200)
+    qs, chi, dq = (float(v[0]) for v in fixed_points(phi, [w2], sb2, q0))
+    xi_q = float(depth_scale(dq))
     return EOCResult(
-        method="edge of chaos", activation=phi, sigma_w=math.sqrt(w2), sigma_b=sb, q_star=float(qs),
-        chi1=float(chi), c_star=1.0, xi_q=xi_q, xi_c=math.inf,
+        method="edge of chaos", activation=phi, sigma_w=math.sqrt(w2), sigma_b=sb, q_star=qs,
+        chi1=chi, c_star=1.0, xi_q=xi_q, xi_c=math.inf,
         constants=_frozen({"sigma_w2": w2, "sigma_b2": sb2, "q*": qs, "chi1": chi, "c*": 1.0,
                            "xi_q": xi_q, "xi_c": math.inf, "q0": q0}),
         notes=f"χ₁ = 1 at the fixed point q* = {qs:.6g} reached from q0 = {q0:g}; c* = 1 and ξ_c = ∞.")
 
 
 def _eoc_homogeneous(phi, sb, q0):
-    with jax.enable_x64(True):
-        kinks = _kinks(phi)
-        second, dot_second = _qmap_parts(phi.fn, kinks)
-        m2, d2 = float(second(1.0)), float(dot_second(1.0))
+    m, _, e1 = _q_moments(phi, np.array([1.0]))
+    m2, d2 = float(m[0]), float(e1[0])
     w2 = 1.0 / d2
     if sb > 0:
         raise UnachievableError(
@@ -337,7 +167,7 @@ def _eoc_homogeneous(phi, sb, q0):
                "(q* = q0) and χ₁ = 1; this is the only EOC point (Hayou et al. 2019)."))
 
 
-def _no_eoc_reason(phi, sb, q0, grid, q, chi1):
+def _no_eoc_reason(phi, sb, q0, grid, chi1):
     fin = np.isfinite(chi1)
     head = f"no edge of chaos for {phi.display_name} with σ_b = {sb:g} (q* reached from q0 = {q0:g}): "
     if not fin.any():
@@ -348,10 +178,7 @@ def _no_eoc_reason(phi, sb, q0, grid, q, chi1):
     if lost.size:
         j = lost[0]
         w2 = grid[j + 1]
-        with jax.enable_x64(True):
-            second, _ = _qmap_parts(phi.fn, _kinks(phi))
-            m_tab = np.asarray(jax.jit(jax.vmap(second))(jnp.asarray(_Q_TABLE)))
-        if np.any(w2 * m_tab + sb * sb - _Q_TABLE <= 0):
+        if np.any(w2 * _second_table(phi) + sb * sb - Q_TABLE <= 0):
             return head + (f"at σ_w² ≈ {w2:.4g} (χ₁ ≈ {chi1[j]:.3g} < 1 just before) q0 lies above the unstable "
                            "fixed point of the Q map, so q diverges from q0 although a stable q* still exists "
                            "below it. A smaller q0 follows the stable q* further.")

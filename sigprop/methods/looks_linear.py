@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..activations import activation
@@ -42,6 +40,9 @@ def looks_linear(phi="relu") -> LooksLinearResult:
 
 def crelu(x, phi=None):
     """CReLU ρ(x) = [φ(x), φ(−x)] concatenated on the last axis (φ = ReLU by default)."""
+    import jax
+    import jax.numpy as jnp
+
     f = jax.nn.relu if phi is None else _as_activation(phi).fn
     return jnp.concatenate([f(x), f(-x)], axis=-1)
 
@@ -52,6 +53,9 @@ def looks_linear_weights(key, widths, gamma: float = 1.0):
     Layer 0 is ``W⁰`` (N1 × d0, orthogonal rows/columns); layer l ≥ 1 is ``γ·[Wˡ, −Wˡ]`` of shape
     (N_{l+1}, 2 N_l), acting on ρ(h) = [φ(h), φ(−h)]. Returns a list of JAX arrays.
     """
+    import jax
+    import jax.numpy as jnp
+
     widths = [int(w) for w in widths]
     if len(widths) < 2 or min(widths) < 1:
         raise ConfigurationError("widths must list at least two positive layer sizes")

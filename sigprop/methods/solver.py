@@ -5,19 +5,34 @@ The unknowns are ``p = (log α, β)`` (DKS), ``(log α, β, δ)`` (TAT) or ``(s,
 central differences of the residuals (step 1e-6: error ~1e-12 relative, far inside Newton's basin), so only
 function values of φ, φ', φ'' on a fixed quadrature rule are ever needed.
 
-The root is defined by continuation, so it is a continuous function of the depth and independent of the order of
-calls: at an anchor target where φ̂ is nearly linear (ξ − 1 = 1e-4, resp. C''(1) = 1e-4) take the smallest-α
-root of a fixed multi-start, then follow the moving target in 24 warm-started steps. If the path fails (a fold),
-the smallest-α root of a multi-start at the target is used. Sign convention: α > 0 (the conditions are even in
-α) and, for odd φ, β ≥ 0 (they are invariant under (β, δ) → (−β, −δ)). Every loop has a fixed iteration cap;
-solutions are cached (LRU).
+Two rules say which root is returned (the conditions often have several):
+
+- ``"dks"`` (the default): the reference library's. Starting points in dks's order — the Cartesian product of
+  α ∈ (1, 0.1), β ∈ (0, 1, −1) (TAT: × δ ∈ (0, 1, −1); leaky ReLU: slope ∈ (0, 0.5) × β), the least distorted
+  transform first, then uniform draws from dks's ranges with its seed 123, 50 starts in all — each solved with
+  MINPACK's ``hybr`` (``scipy.optimize.root``, as dks does); the first root found that passes the rules is
+  polished by Newton and returned. So sigprop returns dks's root wherever dks succeeds (dks's own golden
+  values are reproduced in tests/test_dks_golden.py). One deliberate difference: TAT's rejection α·γ < 2 is
+  applied to |α| (dks lets a negative α through, and with it the unstable roots the rule exists to reject).
+- ``"continuation"``: a root that is a continuous function of the depth (for sliders) and independent of the
+  order of calls: at an anchor target where φ̂ is nearly linear (ξ − 1 = 1e-4, resp. C''(1) = 1e-4) the
+  smallest-α root of a fixed multi-start, then the moving target followed in warm-started steps (from the
+  nearest target already solved on the same path). If the path fails (a fold), the smallest-α root of a
+  multi-start at the target.
+
+Sign convention: α > 0 (the conditions are even in α: a negative α found by hybr is reported as |α|, which
+mirrors φ̂ to x ↦ φ̂(−x), the same kernel); with ``"continuation"`` also, for odd φ, β ≥ 0 (the conditions are
+invariant under (β, δ) → (−β, −δ)); the dks rule keeps the sign of β that dks finds.
+Every loop has a fixed iteration cap; solutions are cached (LRU).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
+from scipy import optimize
 
 from ..activations import Activation
 from ..local_maps import COARSE, SMOOTH_NODES, dks_conditions, rule, tat_conditions
@@ -266,3 +281,72 @@ def solve_local(phi: Activation, kind: str, targets: tuple[float, ...]):
         sol = _smallest_alpha(P, C)
     _LOCAL.put(key, sol)
     return sol
+
+
+# --------------------------------------------------------------------------------------------------
+# dks's rule: fixed starts in dks's order, hybr, the first accepted root
+# --------------------------------------------------------------------------------------------------
+
+_DKS_TRIES = 50
+_DKS_SEED = 123
+#: dks's always-tried values and sampling ranges, per parameter (dks/base/activation_transform.py)
+_DKS_ALWAYS = {"alpha": (1.0, 0.1), "beta": (0.0, 1.0, -1.0), "delta": (0.0, 1.0, -1.0), "slope": (0.0, 0.5)}
+_DKS_RANGE = {"alpha": (0.0, 2.0), "beta": (-3.0, 3.0), "delta": (-3.0, 3.0), "slope": (0.0, 1.0)}
+_DKS_PARAMS = {"dks": ("alpha", "beta"), "tat": ("alpha", "beta", "delta"), "dks_leaky": ("slope", "beta")}
+
+
+def _dks_starts(kind):
+    names = _DKS_PARAMS[kind]
+    starts = list(itertools.product(*(_DKS_ALWAYS[n] for n in names)))
+    rng = np.random.RandomState(_DKS_SEED)  # the stream of dks's np.random.seed(123), without the global side effect
+    while len(starts) < _DKS_TRIES:
+        starts.append(tuple(rng.uniform(*_DKS_RANGE[n]) for n in names))
+    return np.asarray(starts, dtype=float)
+
+
+def _to_p(kind, raw):
+    """dks's raw parameters (α may be negative) -> the solver's p (log |α| first for dks/tat)."""
+    p = np.array(raw, dtype=float)
+    if kind != "dks_leaky":
+        p[..., 0] = np.log(np.abs(p[..., 0]))
+    return p
+
+
+def solve_dks_rule(phi: Activation, kind: str, targets: tuple[float, ...]):
+    """The root dks returns (see the module docstring), or ``(None, reason)``."""
+    key = (phi, kind, targets, "dks")
+    hit = _LOCAL.get(key)
+    if hit is not None:
+        return hit
+    residual = _residual(phi, kind, targets)
+    rejected = 0
+    for raw in _dks_starts(kind):
+        if kind != "dks_leaky" and raw[0] == 0.0:
+            continue  # α = 0: a constant activation
+
+        def fun(x):
+            if kind != "dks_leaky" and x[0] == 0.0:
+                return np.full(len(targets), np.nan)
+            return residual(_to_p(kind, x)[None])[0]
+
+        with np.errstate(all="ignore"):
+            sol = optimize.root(fun, raw, method="hybr")
+        if not (sol.success and np.all(np.isfinite(sol.x))) or (kind != "dks_leaky" and sol.x[0] == 0.0):
+            continue
+        P, R = newton(residual, _to_p(kind, sol.x)[None], _POLISH_NEWTON)
+        C = _STATS[kind](phi, P)[1]
+        if not _accept(kind, R, C)[0]:  # not converged, or broke a rule (TAT: |α|·γ ≥ 2)
+            rejected += bool(np.all(np.isfinite(R)) and np.max(np.abs(R)) < ROOT_TOL)
+            continue
+        out = {"p": P[0], "c": C[0]}  # α > 0 by construction (p₀ = log |α|); (β, δ) kept as dks finds them
+        _LOCAL.put(key, out)
+        return out
+    return None, (f"{rejected} root(s) were found but rejected (α·γ ≥ 2)" if rejected else
+                  f"no root was found from any of dks's {_DKS_TRIES} starts")
+
+
+def solve(phi: Activation, kind: str, targets: tuple[float, ...], root: str = "dks"):
+    """The root of the local conditions by the rule ``root`` (``"dks"`` or ``"continuation"``)."""
+    if root == "dks":
+        return solve_dks_rule(phi, kind, targets)
+    return solve_local(phi, kind, targets)

@@ -9,11 +9,12 @@ from scipy import optimize
 
 from ..activations import activation
 from ..errors import ActivationError, ConfigurationError, UnachievableError
-from .architecture import _Arch, _architecture, local_curvature_target
-from .common import _GLOBAL, _as_activation, _check_eta, _check_tau
+from ..local_maps import finite_curvature
+from .architecture import _Arch, _architecture, _check_tol, bisect_increasing, local_curvature_target
+from .common import _GLOBAL, _as_activation, _check_eta, _check_root, _check_tau
 from .dks import _shaping_result
 from .results import ShapingResult
-from .solver import solve_local
+from .solver import solve
 
 
 def leaky_relu_c_map(c, negative_slope):
@@ -46,18 +47,23 @@ def min_depth_for_eta(eta: float, max_depth: int = 10**6) -> int:
     raise UnachievableError(f"η = {eta:g} needs depth > {max_depth}")
 
 
-def tat(phi, depth=None, network=None, eta: float | None = None, tau: float | None = None) -> ShapingResult:
+def tat(phi, depth=None, network=None, eta: float | None = None, tau: float | None = None, *, root: str = "dks",
+        target_tol: float | None = None) -> ShapingResult:
     """Tailored Activation Transformations (Zhang et al. 2022).
 
     - Leaky ReLU: γ = √(2/(1+s²)) (so Q(q) = q) and the negative slope s ∈ [0, 1] such that the whole
       network's C_f(0) = η (default 0.9), computed by composing the closed-form local C map through the
       network (``subnet_max(0, C)``) and Brent's method on s.
-    - Smooth φ: φ̂(x) = γ(φ(αx + β) + δ) with Q(1) = 1, Q'(1) = 1, C'(1) = 1 and local C''(1) = κ⁻¹(τ)
-      (τ/L for a depth-L MLP; τ default 0.3), so the network's C_f''(1) = τ; roots with α·γ ≥ 2 are
-      rejected (as in dks).
+    - Smooth φ, and φ whose first derivative is continuous (ELU: C¹, so C''(1) = E[φ̂''²] is finite):
+      φ̂(x) = γ(φ(αx + β) + δ) with Q(1) = 1, Q'(1) = 1, C'(1) = 1 and local C''(1) = κ⁻¹(τ) (τ/L for a
+      depth-L MLP; τ default 0.3), so the network's C_f''(1) = τ; roots with |α|·γ ≥ 2 are rejected (as in dks).
     ReLU cannot be tailored (C'(1) > 1 whatever the slope 0): use leaky_relu.
+    ``root`` and ``target_tol`` as in :func:`~sigprop.methods.dks.dks` (dks's rule and tolerance 1e-8 for the
+    inversions of κ and of the leaky-ReLU C_f(0)).
     """
     phi = _as_activation(phi)
+    root = _check_root(root)
+    tol = _check_tol(target_tol)
     arch = _architecture(depth, network)
     base_name = phi.name if not phi.is_transformed else None
     if base_name == "relu":
@@ -67,22 +73,27 @@ def tat(phi, depth=None, network=None, eta: float | None = None, tau: float | No
         if tau is not None:
             raise ConfigurationError("tau applies to smooth activations; leaky ReLU TAT uses eta")
         eta = _check_eta(0.9 if eta is None else eta)
-        gkey = (phi, "tat", eta, arch.key)
+        gkey = (phi, "tat", eta, arch.key, tol)
         if arch.key is not None and (hit := _GLOBAL.get(gkey)) is not None:
             return hit
-        res = _tat_leaky(phi, eta, arch)
+        res = _tat_leaky(phi, eta, arch, tol)
     else:
         if eta is not None:
             raise ConfigurationError("eta applies to leaky ReLU; smooth activations use tau")
-        if not phi.smooth:
-            raise ActivationError(f"TAT for smooth activations needs C''(1) < ∞; {phi.display_name} is kinked. "
-                                  "Use leaky_relu (η target) or a smooth activation.")
+        if not finite_curvature(phi):
+            raise ActivationError(
+                f"TAT with a C''(1) target needs C''(1) = E[φ̂''²] < ∞, i.e. a continuous φ'; the derivative of "
+                f"{phi.display_name} jumps at a kink, so C''(1) = ∞ whatever the transform. Use leaky_relu "
+                "(TAT's η target) or an activation with a continuous derivative (e.g. elu, softplus).")
         tau = _check_tau(0.3 if tau is None else tau)
-        gkey = (phi, "tat", tau, arch.key)
+        gkey = (phi, "tat", tau, arch.key, root, tol)
         if arch.key is not None and (hit := _GLOBAL.get(gkey)) is not None:
             return hit
-        t_curv = tau / arch.depth if arch.plain else local_curvature_target(tau, network=arch.subnet_max)
-        sol = solve_local(phi, "tat", (1.0, 1.0, t_curv))
+        if arch.plain and tol is None:
+            t_curv = tau / arch.depth
+        else:
+            t_curv = local_curvature_target(tau, network=arch.subnet_max, target_tol=tol)
+        sol = solve(phi, "tat", (1.0, 1.0, t_curv), root)
         if isinstance(sol, tuple):
             raise UnachievableError(
                 f"TAT for {phi.display_name}: no (α, β, δ) with α·γ < 2 gives Q'(1) = 1, C'(1) = 1, "
@@ -95,7 +106,7 @@ def tat(phi, depth=None, network=None, eta: float | None = None, tau: float | No
     return res
 
 
-def _tat_leaky(phi, eta, arch):
+def _tat_leaky(phi, eta, arch, tol=None):
     best = _lrelu_cf0(arch, 0.0)  # s = 0 (ReLU) maximises C_f(0); s = 1 (linear) gives C_f(0) = 0
     if eta > best + 1e-15:
         hint = ""
@@ -108,6 +119,9 @@ def _tat_leaky(phi, eta, arch):
         s = 0.0
     elif eta == 0.0:
         s = 1.0
+    elif tol is not None:  # dks's inversion: 1 − C_f(0) increasing in s, from s = 0.5
+        s = bisect_increasing(lambda s: 1.0 - _lrelu_cf0(arch, s), 1.0 - eta, 0.5, 0.0, 1.0, tol,
+                              "leaky-ReLU C_f(0) = η")
     else:
         s = optimize.brentq(lambda s: _lrelu_cf0(arch, s) - eta, 0.0, 1.0, xtol=1e-15,
                             rtol=4 * np.finfo(float).eps, maxiter=200)

@@ -1,0 +1,139 @@
+"""The network language: units that own their kernel rules, composed by :class:`Serial`.
+
+A network is described once, as data (in the spirit of neural-tangents' layer combinators, whose ``Kernel`` state
+flows through ``serial``/``parallel``), and every quantity is a fold of that one description. A unit owns, in
+its own file, every rule it needs:
+
+=======================  ======================================================================================
+``depth``                nonlinear layers on its longest path
+``signature()``          its structure without activations or scales (a cache key for solved shapings)
+``fold(x, on_layer,      DKS's semiring fold (Martens et al. 2021, arXiv:2110.01765, "maximal slope function";
+branches)``              TAT, arXiv:2203.08120, Appendix B): ``on_layer`` at every nonlinear layer, ``Σ wᵢ² xᵢ``
+                         at sums; branches that are subnetworks on their own are collected for the maximum
+``slot(index, scales)``  its static form for the JAX kernel propagation (:mod:`.propagate`), its numbers
+                         appended to the traced ``scales`` vector
+``ntk_forward`` /        the NTK carried in the same state as the NNGP (Jacot's recursion): a forward pass
+``ntk_backward``         records what each layer injects, a reverse pass gives each layer's multiplier
+=======================  ======================================================================================
+
+The kernel state is ``(q, d)``: the pre-activation variance and ``d = 1 − c``, so degeneration near c = 1 is
+resolved without cancellation. Weights may be Gaussian fan-in, (scaled) orthogonal, or Delta-orthogonal
+convolutions: all have the same maps at infinite width (theory.md §11; Martens et al. 2021 §"Parameter
+distributions"), so one Dense unit describes them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import ConfigurationError
+
+
+class Unit:
+    """Base class of network units; see the module docstring for the rules a unit implements."""
+
+    @property
+    def depth(self) -> int:  # pragma: no cover - every unit overrides
+        raise NotImplementedError
+
+    def activations(self):
+        """The activations the unit uses (in order of first use)."""
+        return ()
+
+    def signature(self):  # pragma: no cover
+        raise NotImplementedError
+
+    def fold(self, x, on_layer: Callable, branches: list):  # pragma: no cover
+        raise NotImplementedError
+
+    def slot(self, index: dict, scales: list):  # pragma: no cover
+        raise NotImplementedError
+
+    @property
+    def has_weights(self) -> bool:
+        """Whether the unit's output passes through freshly initialised weights (zero mean, independent of every
+        other branch): what makes the kernels of a sum's branches add without cross terms."""
+        return False
+
+
+@dataclass(frozen=True)
+class Serial(Unit):
+    """Units applied in order; ``runs`` holds (unit, times) pairs so deep stacks stay compact. An empty Serial
+    is the identity (a plain shortcut)."""
+
+    runs: tuple[tuple[Unit, int], ...] = ()
+
+    def __post_init__(self):
+        for run in self.runs:
+            if not (isinstance(run, tuple) and len(run) == 2 and isinstance(run[0], Unit)
+                    and isinstance(run[1], int) and run[1] >= 1):
+                raise ConfigurationError(f"Serial runs must be (unit, times ≥ 1) pairs, got {run!r}")
+
+    @classmethod
+    def of(cls, *units: Unit) -> Serial:
+        """``Serial.of(a, b, c)``: each unit once (consecutive equal units merged into one run)."""
+        runs: list[list] = []
+        for u in units:
+            if runs and runs[-1][0] == u:
+                runs[-1][1] += 1
+            else:
+                runs.append([u, 1])
+        return cls(tuple((u, n) for u, n in runs))
+
+    @property
+    def depth(self) -> int:
+        return sum(unit.depth * times for unit, times in self.runs)
+
+    @property
+    def length(self) -> int:
+        """Number of units (a trajectory records the state after each)."""
+        return sum(times for _, times in self.runs)
+
+    def activations(self):
+        seen: dict = {}
+        for unit, _ in self.runs:
+            for phi in unit.activations():
+                seen.setdefault(phi)
+        return tuple(seen)
+
+    def signature(self):
+        return ("serial", tuple((unit.signature(), times) for unit, times in self.runs))
+
+    def fold(self, x, on_layer, branches):
+        for unit, times in self.runs:
+            for _ in range(times):
+                x = unit.fold(x, on_layer, branches)
+        return x
+
+    def slot(self, index, scales):
+        return SerialSlot(tuple((unit.slot(index, scales), times) for unit, times in self.runs))
+
+    @property
+    def has_weights(self) -> bool:
+        return any(unit.has_weights for unit, _ in self.runs)
+
+    def ntk_forward(self, ctx, q, c, theta):
+        recs = []
+        for unit, times in self.runs:
+            for _ in range(times):
+                q, c, theta, rec = unit.ntk_forward(ctx, q, c, theta)
+                recs.append((unit, rec))
+        return q, c, theta, recs
+
+    def ntk_backward(self, recs, B, layers):
+        for unit, rec in reversed(recs):
+            B = unit.ntk_backward(rec, B, layers)
+        return B
+
+
+@dataclass(frozen=True)
+class SerialSlot:
+    """A Serial as JAX compiles it: its runs of slots (a block repeated as one run of a larger Serial)."""
+
+    runs: tuple
+
+    def apply(self, kernels, scales, q, d, cache, mode):
+        from .propagate import apply_runs
+
+        return apply_runs(self.runs, kernels, scales, q, d, cache, mode)

@@ -1,0 +1,142 @@
+"""Dense: one nonlinear layer ``h' = W φ(h) + b``, ``W_ij ~ N(0, σ_w²/N)``, ``b_i ~ N(0, σ_b²)``.
+
+Kernel rule (Poole et al. 2016, arXiv:1606.05340, Eqs. 3 and 5), with u, v ~ N(0, q), corr(u, v) = 1 − d:
+
+    q' = σ_w² E[φ(u)²] + σ_b²,     d' = σ_w² · ½E[(φ(u) − φ(v))²] / q'     (no cancellation near c = 1),
+
+the slope at c = 1 is ``C'(1) = σ_w² q E[φ'(u)²] / q'`` and the NTK step is Jacot's
+``Θ' = K' + Θ · σ_w² E[φ'(u)φ'(v)]`` with ``K' = σ_w² E[φ(u)φ(v)] + σ_b²`` (Jacot et al. 2018, arXiv:1806.07572).
+Orthogonal and Delta-orthogonal (convolutional) weights give the same maps at infinite width (theory.md §11).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+from ..activations import Activation
+from ..kernels import interpolate, tabulate
+from .base import Unit
+
+#: Variances below this are held there: the C map's q → 0 limit is reached to ~1e-140 relative.
+Q_FLOOR = 1e-280
+
+
+@dataclass(frozen=True)
+class Dense(Unit):
+    """One nonlinear layer: φ, then a random affine map with weight scale σ_w and bias scale σ_b."""
+
+    phi: Activation
+    sigma_w: float = 1.0
+    sigma_b: float = 0.0
+
+    @property
+    def depth(self) -> int:
+        return 1
+
+    @property
+    def has_weights(self) -> bool:
+        return True
+
+    def activations(self):
+        return (self.phi,)
+
+    def signature(self):
+        return ("dense",)
+
+    def fold(self, x, on_layer, branches):
+        return on_layer(x)
+
+    def slot(self, index, scales):
+        k = len(scales)
+        scales.extend((self.sigma_w**2, self.sigma_b**2))
+        return DenseSlot(index[self.phi], k)
+
+    def ntk_forward(self, ctx, q, c, theta):
+        q2, c2, theta2, k2, dot = _ntk_step(ctx.kernels[self.phi], q, c, theta, self.sigma_w**2, self.sigma_b**2)
+        return q2, c2, theta2, (k2, dot)
+
+    def ntk_backward(self, rec, B, layers):
+        k2, dot = rec
+        layers.append(k2 * B)
+        return B * dot
+
+
+@jax.jit
+def _ntk_step(kern, q, c, theta, sw2, sb2):
+    """(q, c, Θ) -> (q', c', Θ', K', Σ̇); kernel and scales traced (new σ or a new transform do not recompile)."""
+    q2 = sw2 * kern.second_moment(q) + sb2
+    k2 = sw2 * kern.cross(q, c) + sb2
+    dot = sw2 * kern.dot_cross(q, c)
+    return q2, k2 / q2, k2 + theta * dot, k2, dot
+
+
+@dataclass(frozen=True)
+class DenseSlot:
+    """A Dense layer as JAX compiles it: kernel ``kernels[j]``, scales ``σ_w², σ_b² = scales[k], scales[k + 1]``
+    (kernels are pytrees and scales a traced vector, so new σ or a new DKS/TAT transform reuse the compilation)."""
+
+    j: int
+    k: int
+
+    def apply(self, kernels, scales, q, d, cache, mode):
+        kern = kernels[self.j]
+        sw2, sb2 = scales[self.k], scales[self.k + 1]
+        q_out = sw2 * kern.second_moment(q) + sb2
+        if mode == "q":
+            d_out = d
+        elif mode == "d":
+            q_out, d_out, entry = _gap(kern, cache[self.j], q, d, sw2, q_out)
+            cache = {**cache, self.j: entry}
+        else:  # "slope": the tangent of d at d = 0, multiplied by C'(1) = σ_w² q E[φ'²] / Q(q)
+            d_out = d * sw2 * q * kern.dot_second_moment(q) / q_out
+        return jnp.maximum(q_out, Q_FLOOR), d_out, cache
+
+    def settled_step(self, kernels, scales, cache, q):
+        """The ``d`` update once the input variance no longer moves: per-variance work done once (``params``,
+        and for smooth φ the table of ``gap(q, d)/d``), so the loop body has no branches."""
+        kern = kernels[self.j]
+        sw2, sb2 = scales[self.k], scales[self.k + 1]
+        params = kern.params(q)
+        if kern.tabulable:
+            table = tabulate(kern, params, q)
+            entry = (q, params, table, jnp.asarray(True))
+
+            def gap(qv, dv):
+                return dv * interpolate(table, dv)
+        else:
+            entry = (q, params, cache[self.j][2], cache[self.j][3])
+
+            def gap(qv, dv):
+                return kern.gap_with(params, qv, dv)
+
+        def step(qv, dv):
+            q_out = sw2 * kern.second_moment(qv) + sb2
+            return jnp.maximum(q_out, Q_FLOOR), sw2 * gap(qv, dv) / q_out
+
+        return step, {**cache, self.j: entry}
+
+
+def _gap(kern, entry, q, d, sw2, q_out):
+    """``1 − C(1 − d) = σ_w² gap(q, d) / Q(q)``, reusing work while q stays put (|Δq| ≤ 1e-15 q, e.g. at a
+    fixed point): the kernel's per-variance ``params`` are kept, and for smooth φ the fixed map's
+    ``gap(q, d)/d`` is tabulated once and interpolated (:func:`sigprop.kernels.tabulate`)."""
+    q_cached, params, table, has_table = entry
+    same = jnp.abs(q - q_cached) <= 1e-15 * q
+    if not kern.tabulable:
+        params = jax.lax.cond(same, lambda: params, lambda: kern.params(q))
+        return q_out, sw2 * kern.gap_with(params, q, d) / q_out, (jnp.where(same, q_cached, q), params, table,
+                                                                    has_table)
+
+    def fresh():
+        new = kern.params(q)
+        return sw2 * kern.gap_with(new, q, d) / q_out, (q, new, table, jnp.asarray(False))
+
+    def reuse():
+        tab = jax.lax.cond(has_table, lambda: table, lambda: tabulate(kern, params, q_cached))
+        return sw2 * d * interpolate(tab, d) / q_out, (q_cached, params, tab, jnp.asarray(True))
+
+    d_out, entry = jax.lax.cond(same, reuse, fresh)
+    return q_out, d_out, entry
