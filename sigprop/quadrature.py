@@ -68,10 +68,25 @@ def hermite_functions(x, order: int, xp=jnp):
     Pair them with :func:`scaled_weights`: ``E[f(z) He_k(z)/√k!] ≈ Σ_i w̃_i f(z_i) ψ_k(z_i)``.
     """
     g = xp.exp(-x * x / 4)
-    rows = [g, x * g]
-    for k in range(1, order - 1):
-        rows.append((x * rows[k] - np.sqrt(k) * rows[k - 1]) / np.sqrt(k + 1))
-    return xp.stack(rows[:order])
+    if xp is np or order <= 2:
+        rows = [g, x * g]
+        for k in range(1, order - 1):
+            rows.append((x * rows[k] - np.sqrt(k) * rows[k - 1]) / np.sqrt(k + 1))
+        return xp.stack(rows[:order])
+    # traced nodes (kinks that move with q): a scan, not an unrolled loop of `order` steps, which XLA compiles
+    # in minutes for order 1024
+    import jax
+
+    ks = np.arange(1, order - 1, dtype=float)
+    coef = np.stack([1.0 / np.sqrt(ks + 1), np.sqrt(ks) / np.sqrt(ks + 1)], axis=1)
+
+    def step(carry, c):
+        prev, cur = carry
+        nxt = x * cur * c[0] - prev * c[1]
+        return (cur, nxt), nxt
+
+    _, rest = jax.lax.scan(step, (g, x * g), xp.asarray(coef))
+    return xp.concatenate([g[None], (x * g)[None], rest], axis=0)
 
 
 def scaled_weights(z, w, xp=jnp):

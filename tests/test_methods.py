@@ -363,6 +363,27 @@ def test_tat_leaky_relu_unreachable_depth():
     assert M.min_depth_for_eta(0.9) == need
 
 
+@pytest.mark.parametrize("depth", [10, 100])
+def test_tat_elu_is_c1_and_meets_the_curvature_target(depth):
+    # ELU is C¹ (φ'(0⁻) = α = 1 = φ'(0⁺); only φ'' jumps), so C''(1) = E[φ̂''²] is finite and TAT's smooth
+    # conditions apply (Zhang et al. 2022 §4), integrated here by quad split at the moved kink −β/α.
+    res = M.tat("elu", depth=depth, tau=0.3)
+    kinks = (-res.beta / res.alpha,)
+    got = local_maps(res, kinks)
+    _, _, d2 = derivs(res.activation)
+    assert got["Q(1)"] == pytest.approx(1.0, abs=1e-9)
+    assert got["Q'(1)"] == pytest.approx(1.0, abs=1e-9)
+    assert got["C'(1)"] == pytest.approx(1.0, abs=1e-9)
+    assert gauss_expect(lambda z: d2(z) ** 2, kinks) / got["Q(1)"] == pytest.approx(0.3 / depth, abs=1e-9)
+    assert abs(res.alpha) * res.gamma < 2
+
+
+def test_tat_refuses_a_jumping_derivative():
+    # SELU: φ'(0⁻) = λα ≈ 1.76 ≠ φ'(0⁺) = λ ≈ 1.05, so C''(1) = ∞ for every transform
+    with pytest.raises(ActivationError, match="derivative of selu jumps"):
+        M.tat("selu", depth=10)
+
+
 def test_tat_relu_explains():
     with pytest.raises(ActivationError, match="leaky_relu"):
         M.tat("relu", depth=10)
