@@ -248,12 +248,44 @@ def _mehler_order(act: Activation, q: float) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
+def register_activation(name: str, *, jax_fn: Callable[[], Callable], rule: Callable, latex: str,
+                        smooth: bool = True, kinks: tuple[float, ...] = (), kernel: Callable | None = None) -> None:
+    """Add an activation to the registry (a module in :mod:`sigprop.activation_defs` calls this: one file per
+    activation). ``jax_fn``: a thunk returning the JAX callable (JAX is imported on first use); ``rule``:
+    NumPy ``v -> (f(v), f'(v), f''(v))``; ``kernel``: a thunk returning its closed-form dual kernel, or None
+    (Mehler series)."""
+    if name in _REGISTRY or name in _ALIASES:
+        raise ActivationError(f"an activation named {name!r} is registered already")
+    _REGISTRY[name] = _Entry(lambda: jax_fn(), latex, smooth, tuple(kinks), kernel=kernel,
+                             jet=lambda: jets.lift(rule))
+
+
 def list_activations() -> list[str]:
     """Names of the registry activations."""
+    _load_definitions()
     return sorted(_REGISTRY)
 
 
+_loaded = False
+
+
+def _load_definitions() -> None:
+    """Import every module of :mod:`sigprop.activation_defs` (each registers one activation), once."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import importlib
+    import pkgutil
+
+    from . import activation_defs
+
+    for info in sorted(pkgutil.iter_modules(activation_defs.__path__), key=lambda m: m.name):
+        importlib.import_module(f"{activation_defs.__name__}.{info.name}")
+
+
 def _from_registry(name: str, params: Mapping[str, float]) -> Activation:
+    _load_definitions()
     key = _ALIASES.get(name, name)
     entry = _REGISTRY[key]
     unknown = set(params) - set(entry.defaults)
@@ -301,6 +333,7 @@ def activation(spec) -> Activation:
     """
     if isinstance(spec, Activation):
         return spec
+    _load_definitions()
     if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
         name, params = spec
         if _ALIASES.get(name, name) not in _REGISTRY:

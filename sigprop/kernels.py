@@ -62,7 +62,7 @@ def _sin_minus_theta_cos(theta, sin_theta, cos_theta):
     return jnp.where(theta < 0.5, series * theta * t2, sin_theta - theta * cos_theta)
 
 
-def _pytree(*leaves: str):
+def pytree(*leaves: str):
     """Register a frozen-dataclass kernel as a JAX pytree whose ``leaves`` fields are traced. (Not
     ``jax.tree_util.register_dataclass``: it compares tree structures by their static fields only, so two
     kernel classes without static fields, e.g. ErfKernel and SinKernel, would be equal and share compiled code.)
@@ -112,7 +112,7 @@ class DualKernel:
 # --------------------------------------------------------------------------------------------------
 
 
-@_pytree("a", "b")
+@pytree("a", "b")
 @dataclass(frozen=True)
 class ABReluKernel(DualKernel):
     """φ(x) = a·min(x, 0) + b·max(x, 0): ReLU (0, 1), leaky ReLU (s, 1), abs (−1, 1), identity (1, 1).
@@ -145,7 +145,7 @@ class ABReluKernel(DualKernel):
         return jnp.where(self.a == self.b, 0.0, _INF) + 0.0 * q
 
 
-class _SmoothClosedForm(DualKernel):
+class SmoothClosedForm(DualKernel):
     """Closed forms of smooth φ: ``gap`` integrates ``∂cross/∂c = q·dot_cross`` over [1 − d, 1] by
     32-point Gauss–Legendre when d < 0.1 (no cancellation), else takes the direct difference."""
 
@@ -164,9 +164,9 @@ class _SmoothClosedForm(DualKernel):
         return self.dot_cross(q, jnp.ones(()))
 
 
-@_pytree()
+@pytree()
 @dataclass(frozen=True)
-class ErfKernel(_SmoothClosedForm):
+class ErfKernel(SmoothClosedForm):
     """φ = erf (Williams 1997): ``E[φ(u)φ(v)] = (2/π) arcsin(2qc / (1 + 2q))``,
     ``E[φ'(u)φ'(v)] = (4/π) / √((1 + 2q)² − (2qc)²)``."""
 
@@ -186,9 +186,9 @@ class ErfKernel(_SmoothClosedForm):
         return 16 * q / (math.pi * (1 + 4 * q) ** 1.5)
 
 
-@_pytree()
+@pytree()
 @dataclass(frozen=True)
-class GeluKernel(_SmoothClosedForm):
+class GeluKernel(SmoothClosedForm):
     """Exact GELU φ(x) = x Φ(x). With p = qc, s = 1 + q (Gaussian integration by parts):
     ``E[φ(u)φ(v)] = p/4 + p·arcsin(p/s)/(2π) + (q² + p²(1 − q)/s) / (2π √(s² − p²))``."""
 
@@ -230,9 +230,9 @@ def _half_one_minus_exp_neg_2q_jvp(primals, tangents):
     return _half_one_minus_exp_neg_2q(q), jnp.exp(-2 * q) * dq
 
 
-@_pytree()
+@pytree()
 @dataclass(frozen=True)
-class SinKernel(_SmoothClosedForm):
+class SinKernel(SmoothClosedForm):
     """φ = sin: ``E[sin u sin v] = e^{−q} sinh(qc)``, ``E[cos u cos v] = e^{−q} cosh(qc)``."""
 
     def second_moment(self, q):
@@ -256,7 +256,7 @@ class SinKernel(_SmoothClosedForm):
         return self.second_moment(q)
 
 
-@_pytree("base", "alpha", "gamma", "delta")
+@pytree("base", "alpha", "gamma", "delta")
 @dataclass(frozen=True)
 class AffineKernel(DualKernel):
     """Kernel of ``γ(φ(αx) + δ)`` from the kernel of φ (β = 0): u → αu has variance α²q and the same
