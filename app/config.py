@@ -162,12 +162,16 @@ class Configuration(param.Parameterized):
         self.param.watch(lambda e: self._sync_depth(w["depth"], e.new), "depth")
         for k, widget in w.items():
             widget.css_classes = [f"sigprop-{k}"]
-        error = pn.pane.Alert(
-            self.param.error,
-            alert_type="danger",
+        # the message repeats what the user typed: escaped HTML, never Markdown (which would eat ** and __ and
+        # render links) nor raw HTML (which would run a typed <img onerror=…>)
+        error = pn.pane.HTML(
+            pn.bind(lambda e: f'<div class="alert alert-danger" role="alert">{html.escape(e)}</div>' if e else "",
+                    self.param.error),
             visible=pn.bind(bool, self.param.error),
             css_classes=["sigprop-error"],
             margin=(0, 10),
+            sizing_mode="stretch_width",
+            styles={"color": "#721c24", "background": "#f8d7da", "border-radius": "4px", "padding": "0 8px"},
         )
         buttons = []
         if on_duplicate is not None:

@@ -148,8 +148,8 @@ class Dashboard(pn.viewable.Viewer):
             decoded = urlstate.decode(pn.state.session_args or {})
             if decoded is not None:
                 states, self.active, self.presentation, problems = decoded
-                for p in problems:
-                    self._notify(p, "warning")
+                if problems:  # toasts sent before the page is ready are lost: say it once it has loaded
+                    pn.state.onload(lambda problems=problems: [self._notify(p, "warning") for p in problems])
         if configurations is not None:
             configs = list(configurations)
             for i, cfg in enumerate(configs):  # every configuration gets its own colour in the plots
@@ -251,9 +251,11 @@ class Dashboard(pn.viewable.Viewer):
 
     # ---- updates -------------------------------------------------------------------------------------
     def _notify(self, message: str, kind: str = "error") -> None:
+        """A toast. Notifications render HTML, and messages repeat what a user or a URL supplied (names,
+        expressions, URL values), so the text is escaped: it is shown, never interpreted."""
         notifications = getattr(pn.state, "notifications", None)
         if notifications is not None:
-            getattr(notifications, kind)(message, duration=6000)
+            getattr(notifications, kind)(html.escape(message), duration=6000)
 
     def _changed(self, cfg: Configuration) -> None:
         before = cfg.error

@@ -42,6 +42,12 @@ def figure_bytes(builder, configs, fmt: str, dpi: int = 120, **kw) -> bytes:
     return buf.getvalue()
 
 
+def _csv_safe(text: str) -> str:
+    """A name as a spreadsheet shows it, never runs it: a leading = + - @ (a formula in Excel, LibreOffice,
+    Sheets) or tab/CR gets a leading apostrophe (OWASP's advice on CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def table(obj) -> pd.DataFrame:
     """Long-form data of every element in a HoloViews object: one row per point, ``series`` = element label."""
     import holoviews as hv
@@ -52,7 +58,7 @@ def table(obj) -> pd.DataFrame:
         if isinstance(el, hv.Contours) or len(el) == 0:
             continue
         df = el.dframe()
-        df.insert(0, "series", el.label or type(el).__name__)
+        df.insert(0, "series", _csv_safe(el.label or type(el).__name__))
         frames.append(df)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

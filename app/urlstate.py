@@ -8,6 +8,7 @@ is ignored (with a message), never executed.
 
 from __future__ import annotations
 
+import math
 from urllib.parse import parse_qs, urlencode
 
 from .config import Configuration
@@ -47,8 +48,16 @@ def encode(states: list[dict], active: int = 0, present: bool = False) -> str:
 
 
 def _convert(field: str, text: str):
+    """The value of a URL field; ValueError for text that is not a finite number where one is needed."""
     kind = type(Configuration.param[field].default)
-    return kind(float(text)) if kind in (int, float) else text
+    if kind not in (int, float):
+        return text
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{field} must be a finite number")
+    if kind is int and not value.is_integer():
+        raise ValueError(f"{field} must be a whole number")
+    return kind(value)
 
 
 def decode(query: str | dict) -> tuple[list[dict], int, bool, list[str]] | None:
@@ -57,13 +66,13 @@ def decode(query: str | dict) -> tuple[list[dict], int, bool, list[str]] | None:
     if isinstance(query, str):
         query = parse_qs(query.lstrip("?"))
     flat = {k: (v[-1] if isinstance(v, list | tuple) else v) for k, v in query.items()}
-    flat = {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in flat.items()}
+    flat = {k: (v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v)) for k, v in flat.items()}
     if "n" not in flat:
         return None
     problems = []
     try:
         n = max(1, min(MAX_CONFIGS, int(flat["n"])))
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     states = [{} for _ in range(n)]
     for key, text in flat.items():
@@ -75,10 +84,10 @@ def decode(query: str | dict) -> tuple[list[dict], int, bool, list[str]] | None:
             continue
         try:
             states[int(idx)][LONG[short]] = _convert(LONG[short], text)
-        except ValueError:
-            problems.append(f"ignored {key}={text!r}")
+        except (ValueError, OverflowError):
+            problems.append(f"ignored {key}={text[:80]!r}")
     try:
         active = max(0, min(n - 1, int(flat.get("active", 0))))
-    except ValueError:
+    except (ValueError, OverflowError):
         active = 0
     return states, active, flat.get("present") == "1", problems

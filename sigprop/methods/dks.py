@@ -60,14 +60,10 @@ def dks(phi, depth=None, network=None, zeta: float = 1.5, q_slope: float = 1.0, 
     elif phi.name == "leaky_relu" and not phi.is_transformed:
         res = _dks_leaky(phi, xi, q_slope, targets, arch, root)
     else:
-        sol = solve(phi, "dks", (q_slope, xi), root)
-        if isinstance(sol, tuple):
-            raise UnachievableError(
-                f"DKS for {phi.display_name}: no (α, β) found with Q'(1) = {q_slope:g} and C'(1) = {xi:.10g} "
-                f"(ζ = {zeta:g}, {arch.describe()}); {sol[1]}. Try a smaller ζ, more depth, or q_slope "
-                "closer to 1.")
-        a, b, g, d = (float(v) for v in sol["c"])
-        res = _shaping_result("DKS", phi, phi, a, b, g, d, targets, arch)
+        res = shaped_from_root(
+            "DKS", phi, solve(phi, "dks", (q_slope, xi), root), targets, arch,
+            f"no (α, β) found with Q'(1) = {q_slope:g} and C'(1) = {xi:.10g} (ζ = {zeta:g}, {arch.describe()})",
+            "Try a smaller ζ, more depth, or q_slope closer to 1.")
     if arch.key is not None:
         _GLOBAL.put(gkey, res)
     return res
@@ -128,6 +124,15 @@ def _dks_leaky(phi, xi, q_slope, targets, arch, root):
         s, b, g, d = (float(v) for v in sol["c"])
     base = activation(("leaky_relu", {"negative_slope": s}))
     return _shaping_result("DKS", phi, base, 1.0, b, g, d, dict(targets, negative_slope=s), arch)
+
+
+def shaped_from_root(method, phi, sol, targets, arch, failure: str, advice: str) -> ShapingResult:
+    """The result for a local root ``sol`` of :func:`~sigprop.methods.solver.solve`, or UnachievableError
+    saying what failed, why (the solver's reason) and what to try."""
+    if isinstance(sol, tuple):
+        raise UnachievableError(f"{method} for {phi.display_name}: {failure}; {sol[1]}. {advice}")
+    a, b, g, d = (float(v) for v in sol["c"])
+    return _shaping_result(method, phi, phi, a, b, g, d, targets, arch)
 
 
 def _shaping_result(method, phi, base, a, b, g, d, targets, arch, notes=""):

@@ -12,7 +12,7 @@ from ..errors import ActivationError, ConfigurationError, UnachievableError
 from ..local_maps import finite_curvature
 from .architecture import _Arch, _architecture, _check_tol, bisect_increasing, local_curvature_target
 from .common import _GLOBAL, _as_activation, _check_eta, _check_root, _check_tau
-from .dks import _shaping_result
+from .dks import _shaping_result, shaped_from_root
 from .results import ShapingResult
 from .solver import solve
 
@@ -93,14 +93,10 @@ def tat(phi, depth=None, network=None, eta: float | None = None, tau: float | No
             t_curv = tau / arch.depth
         else:
             t_curv = local_curvature_target(tau, network=arch.subnet_max, target_tol=tol)
-        sol = solve(phi, "tat", (1.0, 1.0, t_curv), root)
-        if isinstance(sol, tuple):
-            raise UnachievableError(
-                f"TAT for {phi.display_name}: no (α, β, δ) with α·γ < 2 gives Q'(1) = 1, C'(1) = 1, "
-                f"C''(1) = {t_curv:.6g} (τ = {tau:g}, {arch.describe()}); {sol[1]}. Try a smaller τ, more "
-                "depth, or another activation.")
-        a, b, g, d = (float(v) for v in sol["c"])
-        res = _shaping_result("TAT", phi, phi, a, b, g, d, {"tau": tau, "local C''(1)": t_curv}, arch)
+        res = shaped_from_root(
+            "TAT", phi, solve(phi, "tat", (1.0, 1.0, t_curv), root), {"tau": tau, "local C''(1)": t_curv}, arch,
+            f"no (α, β, δ) with |α|·γ < 2 gives Q'(1) = 1, C'(1) = 1, C''(1) = {t_curv:.6g} (τ = {tau:g}, "
+            f"{arch.describe()})", "Try a smaller τ, more depth, or another activation.")
     if arch.key is not None:
         _GLOBAL.put(gkey, res)
     return res

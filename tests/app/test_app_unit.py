@@ -218,3 +218,20 @@ def test_readouts_show_the_deviation_bound_above_the_deviation():
         assert row["max|C_f(c) - c|"] <= row["bound"] + 1e-10, row["configuration"]
     dks = next(r for r in rows if r["method"] == "DKS")
     assert dks["bound"] == pytest.approx(2 * (dks["C'_f(1)"] - 1), abs=1e-9)  # C_f(0) = 0: 2(ζ − 1)
+
+
+def test_url_values_that_are_not_finite_or_not_utf8_are_ignored_with_a_message():
+    from sigprop_app import urlstate
+
+    states, _, _, problems = urlstate.decode({"n": [b"1"], "c0.L": [b"inf"], "c0.sw": [b"nan"],
+                                              "c0.act": [b"\xe0\xa4%A"], "c0.sb": [b"1e400"]})
+    assert states == [{"activation": "\ufffd%A"}]  # the bad bytes are replaced, then the parser says why
+    assert sorted(problems) == ["ignored c0.L='inf'", "ignored c0.sb='1e400'", "ignored c0.sw='nan'"]
+    assert urlstate.decode("n=1&c0.L=2.5")[3] == ["ignored c0.L='2.5'"]
+
+
+def test_csv_names_cannot_become_spreadsheet_formulas():
+    from sigprop_app.export import _csv_safe
+
+    assert [_csv_safe(t) for t in ("=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)", "tanh · DKS")] == [
+        "'=HYPERLINK(\"x\")", "'+1", "'-2", "'@SUM(A1)", "tanh · DKS"]
