@@ -219,21 +219,46 @@ def _q_bucket(q: float) -> float:
 
 @lru_cache(maxsize=256)
 def _mehler_kernel(act: Activation, order: int):
-    return _k.MehlerKernel(act.base, act.smooth, act.kernel_kinks, order, act.transform)
+    return _k.MehlerKernel(act.make() if act.jet is None else _LazyBase(act), act.smooth, act.kernel_kinks, order,
+                           act.transform, act.jet)
+
+
+class _LazyBase:
+    """The base φ's JAX callable, built on first call (a NumPy-only kernel never imports JAX); hashable by the
+    activation's name and parameters, as a static part of the kernel's pytree."""
+
+    __slots__ = ("_act",)
+
+    def __init__(self, act: Activation):
+        self._act = replace(act, transform=(1.0, 0.0, 1.0, 0.0))
+
+    def __call__(self, x):
+        return self._act.base(x)
+
+    def __eq__(self, other):
+        return isinstance(other, _LazyBase) and other._act == self._act
+
+    def __hash__(self):
+        return hash(("lazy-base", self._act))
 
 
 @lru_cache(maxsize=256)
 def _mehler_order(act: Activation, q: float) -> int:
     """Smallest order in MEHLER_ORDERS whose tail Σ_{k≥K} a_k² is below 1e-17·E[φ²] at variance q
     (coefficients computed to order 256 first, and to 1024 only if that is not enough)."""
-    import jax
-
     orders = _k.MEHLER_ORDERS
     for trial in (256, orders[-1]):
-        with jax.enable_x64(True):
-            a, second = _mehler_kernel(act, trial).coefficients(jnp.asarray(q))
-            b = np.asarray(a) ** 2
-            second = float(second)
+        kern = _mehler_kernel(act, trial)
+        if act.jet is not None:  # NumPy (float64, no compile)
+            with np.errstate(all="ignore"):
+                a, second = kern.coefficients(float(q))
+        else:
+            import jax
+
+            with jax.enable_x64(True):
+                a, second = kern.coefficients(jnp.asarray(q))
+        b = np.asarray(a, dtype=float) ** 2
+        second = float(second)
         if not (math.isfinite(second) and np.all(np.isfinite(b))):
             raise ActivationError(f"{act.display_name}: E[φ(√q z)²] is not finite at q = {q:g}")
         tails = np.cumsum(b[::-1])[::-1]  # tails[K] = Σ_{k≥K} b_k

@@ -22,14 +22,15 @@ arc-cosine kernels; erf — Williams (1997); GELU — derived by Gaussian integr
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
+from . import jets
 from ._jax_cache import configure as _configure_jax_cache
+from ._lazy import Lazy
 from .quadrature import (
     gauss_hermite,
     gauss_legendre,
@@ -39,27 +40,67 @@ from .quadrature import (
     scaled_weights,
 )
 
-_configure_jax_cache()  # every JAX path of sigprop imports this module
-
+jax = Lazy("jax")
+jnp = Lazy("jax.numpy")
 _INF = float("inf")
+
+
+def _ns(*xs):
+    """The array namespace of the inputs: jax.numpy if any is a JAX array or tracer, else NumPy. Kernels run on
+    both: NumPy for a few layers (no compile, no JAX import), JAX inside jitted deep loops."""
+    jax_module = sys.modules.get("jax")
+    if jax_module is not None:
+        for x in xs:
+            if isinstance(x, jax_module.Array):
+                return jnp
+    return np
+
+
+# Kernels are JAX pytrees (their numbers traced, their structure compiled); the registration waits until a JAX
+# path first needs it (enable_jax), so that NumPy-only use never imports JAX.
+_PYTREES: list = []
+_JAX_READY = False
+
+
+def _register(cls, leaves):
+    if leaves is None:  # the class has tree_flatten / tree_unflatten
+        jax.tree_util.register_pytree_node(cls, lambda k: k.tree_flatten(),
+                                           lambda aux, ch: cls.tree_unflatten(aux, ch))
+    else:
+        jax.tree_util.register_pytree_node(
+            cls, lambda k: (tuple(getattr(k, f) for f in leaves), None), lambda _, values: cls(*values))
+
+
+def enable_jax() -> None:
+    """Register the kernels as pytrees and turn JAX's persistent compilation cache on (once); every module that
+    jits over kernels calls this when it is imported."""
+    global _JAX_READY
+    if _JAX_READY:
+        return
+    _configure_jax_cache()
+    for cls, leaves in _PYTREES:
+        _register(cls, leaves)
+    _JAX_READY = True
 
 
 def _theta_and_sin(d):
     """``θ = arccos(1 − d)`` and ``sin θ = √(d(2 − d))`` without cancellation, for ``d ∈ [0, 2]``."""
-    d = jnp.clip(d, 0.0, 2.0)
+    xp = _ns(d)
+    d = xp.clip(d, 0.0, 2.0)
     near_one = d <= 1.0
-    half = 2.0 * jnp.arcsin(jnp.sqrt(jnp.where(near_one, d, 2.0 - d) / 2.0))
-    return jnp.where(near_one, half, jnp.pi - half), jnp.sqrt(d * (2.0 - d))
+    half = 2.0 * xp.arcsin(xp.sqrt(xp.where(near_one, d, 2.0 - d) / 2.0))
+    return xp.where(near_one, half, math.pi - half), xp.sqrt(d * (2.0 - d))
 
 
 def _sin_minus_theta_cos(theta, sin_theta, cos_theta):
     """``sin θ − θ cos θ`` (≈ θ³/3 near 0), by its series for θ < 0.5 (no cancellation)."""
+    xp = _ns(theta)
     t2 = theta * theta
-    series = jnp.zeros_like(theta)
+    series = xp.zeros_like(theta)
     # Σ_{n≥1} (−1)^{n+1} 2n θ^{2n+1} / (2n+1)!, 9 terms: truncation < 1e-25 for θ < 0.5
     for n in range(9, 0, -1):
         series = series * t2 + (-1) ** (n + 1) * 2 * n / math.factorial(2 * n + 1)
-    return jnp.where(theta < 0.5, series * theta * t2, sin_theta - theta * cos_theta)
+    return xp.where(theta < 0.5, series * theta * t2, sin_theta - theta * cos_theta)
 
 
 def pytree(*leaves: str):
@@ -69,9 +110,9 @@ def pytree(*leaves: str):
     """
 
     def register(cls):
-        jax.tree_util.register_pytree_node(
-            cls, lambda k: (tuple(getattr(k, f) for f in leaves), None), lambda _, values: cls(*values)
-        )
+        _PYTREES.append((cls, leaves))
+        if _JAX_READY:
+            _register(cls, leaves)
         return cls
 
     return register
@@ -88,6 +129,8 @@ class DualKernel:
     has_closed_form = True
     #: ``gap(q, d)/d`` is smooth on [0, 2] (smooth φ), so a fixed layer map can be tabulated (see :func:`tabulate`)
     tabulable = False
+    #: the kernel evaluates NumPy inputs in NumPy (closed forms always; a Mehler series when φ has a NumPy jet)
+    numpy_ok = True
 
     def gap(self, q, d):  # pragma: no cover - every subclass overrides
         raise NotImplementedError
@@ -104,7 +147,11 @@ class DualKernel:
         return self.second_moment(q) - self.gap(q, 1.0 - c)
 
     def dot_second_moment(self, q):
-        return self.dot_cross(q, jnp.ones(()))
+        return self.dot_cross(q, _ns(q).ones(()))
+
+
+def _as_float(xp, x):
+    return xp.asarray(x, dtype=float)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -129,20 +176,21 @@ class ABReluKernel(DualKernel):
         return q * (self.a**2 + self.b**2) / 2
 
     def mean(self, q):
-        return jnp.sqrt(q) * (self.b - self.a) / math.sqrt(2 * math.pi)
+        return _ns(q).sqrt(q) * (self.b - self.a) / math.sqrt(2 * math.pi)
 
     def gap(self, q, d):
-        d = jnp.asarray(d, dtype=float)
+        d = _as_float(_ns(q, d, self.a), d)
         theta, sin_theta = _theta_and_sin(d)
         return q * ((self.a**2 + self.b**2) / 2 * d
                     - (self.a - self.b) ** 2 / (2 * math.pi) * _sin_minus_theta_cos(theta, sin_theta, 1.0 - d))
 
     def dot_cross(self, q, c):
-        theta = jnp.arccos(jnp.clip(jnp.asarray(c, dtype=float), -1.0, 1.0))
+        xp = _ns(q, c, self.a)
+        theta = xp.arccos(xp.clip(_as_float(xp, c), -1.0, 1.0))
         return (self.a**2 + self.b**2) / 2 - (self.a - self.b) ** 2 * theta / (2 * math.pi) + 0.0 * q
 
     def ddot_second_moment(self, q):
-        return jnp.where(self.a == self.b, 0.0, _INF) + 0.0 * q
+        return _ns(q, self.a).where(self.a == self.b, 0.0, _INF) + 0.0 * q
 
 
 class SmoothClosedForm(DualKernel):
@@ -152,16 +200,17 @@ class SmoothClosedForm(DualKernel):
     tabulable = True
 
     def gap(self, q, d):
-        d = jnp.asarray(d, dtype=float)
+        xp = _ns(q, d)
+        d = _as_float(xp, d)
         t, w = gauss_legendre(32)
-        ds = jnp.minimum(d, 0.1)[..., None]
+        ds = xp.minimum(d, 0.1)[..., None]
         c_nodes = 1.0 - ds / 2 * (1.0 + t)
-        integral = q * (ds[..., 0] / 2) * jnp.sum(w * self.dot_cross(q, c_nodes), axis=-1)
+        integral = q * (ds[..., 0] / 2) * xp.sum(w * self.dot_cross(q, c_nodes), axis=-1)
         direct = self.second_moment(q) - self.cross(q, 1.0 - d)
-        return jnp.where(d < 0.1, integral, direct)
+        return xp.where(d < 0.1, integral, direct)
 
     def dot_second_moment(self, q):
-        return self.dot_cross(q, jnp.ones(()))
+        return self.dot_cross(q, _ns(q).ones(()))
 
 
 @pytree()
@@ -171,16 +220,16 @@ class ErfKernel(SmoothClosedForm):
     ``E[φ'(u)φ'(v)] = (4/π) / √((1 + 2q)² − (2qc)²)``."""
 
     def second_moment(self, q):
-        return 2 / math.pi * jnp.arcsin(2 * q / (1 + 2 * q))
+        return 2 / math.pi * _ns(q).arcsin(2 * q / (1 + 2 * q))
 
     def mean(self, q):
         return 0.0 * q
 
     def cross(self, q, c):
-        return 2 / math.pi * jnp.arcsin(2 * q * c / (1 + 2 * q))
+        return 2 / math.pi * _ns(q, c).arcsin(2 * q * c / (1 + 2 * q))
 
     def dot_cross(self, q, c):
-        return 4 / math.pi / jnp.sqrt((1 + 2 * q) ** 2 - (2 * q * c) ** 2)
+        return 4 / math.pi / _ns(q, c).sqrt((1 + 2 * q) ** 2 - (2 * q * c) ** 2)
 
     def ddot_second_moment(self, q):
         return 16 * q / (math.pi * (1 + 4 * q) ** 1.5)
@@ -194,40 +243,61 @@ class GeluKernel(SmoothClosedForm):
 
     @staticmethod
     def _k(q, p):
+        xp = _ns(q, p)
         s = 1 + q
-        return p / 4 + p * jnp.arcsin(p / s) / (2 * math.pi) + (q**2 + p**2 * (1 - q) / s) / (
-            2 * math.pi * jnp.sqrt(s**2 - p**2))
+        return p / 4 + p * xp.arcsin(p / s) / (2 * math.pi) + (q**2 + p**2 * (1 - q) / s) / (
+            2 * math.pi * xp.sqrt(s**2 - p**2))
 
     def second_moment(self, q):
         return self._k(q, q)
 
     def mean(self, q):
-        return q / jnp.sqrt(2 * math.pi * (1 + q))
+        return q / _ns(q).sqrt(2 * math.pi * (1 + q))
 
     def cross(self, q, c):
-        return self._k(q, q * jnp.asarray(c, dtype=float))
+        return self._k(q, q * _as_float(_ns(q, c), c))
 
     def dot_cross(self, q, c):
-        p = q * jnp.asarray(c, dtype=float)
-        return jax.jvp(lambda pp: self._k(q, pp), (p,), (jnp.ones_like(p),))[1]
+        """∂k/∂p at p = qc (so E[φ'(u)φ'(v)] = ∂ cross/∂c / q), differentiated by hand:
+        1/4 + arcsin(p/s)/(2π) + p/(2π r) + 2p(1 − q)/(2π s r) + (q² + p²(1 − q)/s) p/(2π r³), r = √(s² − p²)."""
+        xp = _ns(q, c)
+        p = q * _as_float(xp, c)
+        s = 1 + q
+        r = xp.sqrt(s**2 - p**2)
+        return (0.25 + xp.arcsin(p / s) / (2 * math.pi) + p / (2 * math.pi * r)
+                + 2 * p * (1 - q) / (2 * math.pi * s * r) + (q**2 + p**2 * (1 - q) / s) * p / (2 * math.pi * r**3))
 
     def ddot_second_moment(self, q):
         # φ''(x) = (2 − x²) N(x); E over N(0, q) with τ² = q / (2q + 1)
+        xp = _ns(q)
         tau2 = q / (2 * q + 1)
-        return jnp.sqrt(tau2) * (4 - 4 * tau2 + 3 * tau2**2) / (2 * math.pi * jnp.sqrt(q))
+        return xp.sqrt(tau2) * (4 - 4 * tau2 + 3 * tau2**2) / (2 * math.pi * xp.sqrt(q))
 
 
-@jax.custom_jvp
 def _half_one_minus_exp_neg_2q(q):
-    """(1 − e^{−2q})/2 with the derivative e^{−2q} computed directly (JAX differentiates expm1 as expm1 + 1,
-    which cancels for large q)."""
-    return -jnp.expm1(-2 * q) / 2
+    """(1 − e^{−2q})/2; under JAX with the derivative e^{−2q} computed directly (JAX differentiates expm1 as
+    expm1 + 1, which cancels for large q)."""
+    if _ns(q) is np:
+        return -np.expm1(-2 * q) / 2
+    return _half_one_minus_exp_neg_2q_jax()(q)
 
 
-@_half_one_minus_exp_neg_2q.defjvp
-def _half_one_minus_exp_neg_2q_jvp(primals, tangents):
-    (q,), (dq,) = primals, tangents
-    return _half_one_minus_exp_neg_2q(q), jnp.exp(-2 * q) * dq
+_JVP_FN = []
+
+
+def _half_one_minus_exp_neg_2q_jax():
+    if not _JVP_FN:
+        @jax.custom_jvp
+        def f(q):
+            return -jnp.expm1(-2 * q) / 2
+
+        @f.defjvp
+        def _(primals, tangents):
+            (q,), (dq,) = primals, tangents
+            return f(q), jnp.exp(-2 * q) * dq
+
+        _JVP_FN.append(f)
+    return _JVP_FN[0]
 
 
 @pytree()
@@ -242,15 +312,18 @@ class SinKernel(SmoothClosedForm):
         return 0.0 * q
 
     def cross(self, q, c):
-        return jnp.exp(-q) * jnp.sinh(q * jnp.asarray(c, dtype=float))
+        xp = _ns(q, c)
+        return xp.exp(-q) * xp.sinh(q * _as_float(xp, c))
 
     def gap(self, q, d):
         # e^{−q}(sinh q − sinh(q − qd)) = 2 e^{−q} cosh(q − qd/2) sinh(qd/2)
-        d = jnp.asarray(d, dtype=float)
-        return 2 * jnp.exp(-q) * jnp.cosh(q - q * d / 2) * jnp.sinh(q * d / 2)
+        xp = _ns(q, d)
+        d = _as_float(xp, d)
+        return 2 * xp.exp(-q) * xp.cosh(q - q * d / 2) * xp.sinh(q * d / 2)
 
     def dot_cross(self, q, c):
-        return jnp.exp(-q) * jnp.cosh(q * jnp.asarray(c, dtype=float))
+        xp = _ns(q, c)
+        return xp.exp(-q) * xp.cosh(q * _as_float(xp, c))
 
     def ddot_second_moment(self, q):
         return self.second_moment(q)
@@ -270,6 +343,10 @@ class AffineKernel(DualKernel):
     @property
     def tabulable(self):
         return self.base.tabulable
+
+    @property
+    def numpy_ok(self):
+        return self.base.numpy_ok
 
     def _q(self, q):
         return self.alpha**2 * q
@@ -304,7 +381,6 @@ MEHLER_ORDERS = (16, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 512, 768, 102
 _UNKNOWN_KINK_PIECES = 64
 
 
-@jax.tree_util.register_pytree_node_class
 class MehlerKernel(DualKernel):
     """``E[φ(u)φ(v)] = Σ_{k<K} b_k c^k + tail(c)`` with ``b_k = a_k²``, ``a_k = E[φ(√q z) He_k(z)/√k!]``.
 
@@ -314,32 +390,64 @@ class MehlerKernel(DualKernel):
     ``Σ_{k≥K} b_k c^k`` is modelled as ``p c^m + r c^{m+1}`` with p, r ≥ 0 chosen so that C(1) and C'(1) are exact
     (the tail's mass ``E[φ²] − Σ b_k`` and slope ``q E[φ'²] − Σ k b_k`` come from 1-D quadrature).
 
-    φ = γ(base(αx + β) + δ): ``transform`` = (α, β, γ, δ) are the pytree leaves; ``base``, ``smooth``, the
-    ``kinks`` of φ (moved by the transform) and ``order`` are static.
+    φ = γ(base(αx + β) + δ): ``transform`` = (α, β, γ, δ) are the pytree leaves; ``base`` (the JAX callable),
+    ``jet`` (its NumPy jet, :mod:`sigprop.jets`), ``smooth``, the ``kinks`` of φ (moved by the transform) and
+    ``order`` are static. With a jet and NumPy inputs everything runs in NumPy (φ' and φ'' from the jet);
+    otherwise in JAX (φ' and φ'' by autodiff).
     """
     has_closed_form = False
 
-    def __init__(self, base, smooth: bool, kinks, order: int, transform=(1.0, 0.0, 1.0, 0.0)):
+    def __init__(self, base, smooth: bool, kinks, order: int, transform=(1.0, 0.0, 1.0, 0.0), jet=None):
         self.base = base
+        self.jet = jet
         self.smooth = smooth
         self.kinks = None if kinks is None else tuple(float(k) for k in kinks)
         self.order = int(order)
         self.transform = tuple(transform)
         self.tabulable = smooth
-        self.d1 = jax.vmap(jax.grad(self.fn))
-        self.d2 = jax.vmap(jax.grad(jax.grad(self.fn)))
+        self.numpy_ok = jet is not None
+
+    def _xp(self, *xs):
+        xp = _ns(*xs, *self.transform)
+        return np if (xp is np and self.jet is not None) else jnp
+
+    def _derivatives(self, x, k: int):
+        """φ̂^(k)(x) for k = 0, 1, 2 (NumPy jets or JAX autodiff)."""
+        alpha, beta, gamma, delta = self.transform
+        if self._xp(x) is np:
+            f = jets.derivatives(self.jet, alpha * x + beta)[k]
+            return gamma * (f + delta) if k == 0 else gamma * alpha**k * f
+        if k == 0:
+            return gamma * (self.base(alpha * x + beta) + delta)
+        return self._jax_derivative(k)(x)
+
+    @cached_property
+    def _jax_grads(self):
+        def fn(y):
+            alpha, beta, gamma, delta = self.transform
+            return gamma * (self.base(alpha * y + beta) + delta)
+
+        return jax.vmap(jax.grad(fn)), jax.vmap(jax.grad(jax.grad(fn)))
+
+    def _jax_derivative(self, k):
+        return self._jax_grads[k - 1]
 
     def fn(self, x):
-        alpha, beta, gamma, delta = self.transform
-        return gamma * (self.base(alpha * x + beta) + delta)
+        return self._derivatives(x, 0)
+
+    def d1(self, x):
+        return self._derivatives(x, 1)
+
+    def d2(self, x):
+        return self._derivatives(x, 2)
 
     def tree_flatten(self):
-        return self.transform, (self.base, self.smooth, self.kinks, self.order)
+        return self.transform, (self.base, self.smooth, self.kinks, self.order, self.jet)
 
     @classmethod
     def tree_unflatten(cls, static, transform):
-        base, smooth, kinks, order = static
-        return cls(base, smooth, kinks, order, transform)
+        base, smooth, kinks, order, jet = static
+        return cls(base, smooth, kinks, order, transform, jet)
 
     # -- the rule ------------------------------------------------------------------------------------
     @cached_property
@@ -365,44 +473,48 @@ class MehlerKernel(DualKernel):
 
     def _nodes(self, q):
         """Nodes z and weights w with E[f(z)] ≈ Σ w f(z)."""
+        xp = self._xp(q)
         static = self._static_rule
         if static is not None:
-            return jnp.asarray(static[1]), jnp.asarray(static[2])
-        kinks = jnp.asarray(self.kinks)
-        return piecewise_gaussian_rule(jnp.concatenate([kinks, -kinks]) / jnp.sqrt(q), self._piece_nodes)
+            return xp.asarray(static[1]), xp.asarray(static[2])
+        kinks = xp.asarray(self.kinks)
+        return piecewise_gaussian_rule(xp.concatenate([kinks, -kinks]) / xp.sqrt(q), self._piece_nodes, xp=xp)
 
-    def _hermite(self, z):
+    def _hermite(self, z, xp):
         static = self._static_rule
         if static is not None:
-            return jnp.asarray(hermite_matrix(static[0], self.order))
-        return hermite_functions(z, self.order)
+            return xp.asarray(hermite_matrix(static[0], self.order))
+        return hermite_functions(z, self.order, xp=xp)
 
     def coefficients(self, q):
         """Hermite coefficients ``a_k`` (k < K) of ``φ(√q z)`` and ``E[φ(√q z)²]``."""
+        xp = self._xp(q)
         z, w = self._nodes(q)
-        fz = self.fn(jnp.sqrt(q) * z)
-        return self._hermite(z) @ (scaled_weights(z, w) * fz), jnp.sum(w * fz * fz)
+        fz = self.fn(xp.sqrt(q) * z)
+        return self._hermite(z, xp) @ (scaled_weights(z, w, xp=xp) * fz), xp.sum(w * fz * fz)
 
     def series(self, q):
         """``(b, tail)``: squared coefficients and the tail model ``(p_even, p_odd, m)`` (zero for smooth φ)."""
+        xp = self._xp(q)
         a, second = self.coefficients(q)
         b = a * a
         order = b.shape[0]
         if self.smooth:
             return b, (0.0, 0.0, float(order))
-        k = jnp.arange(order)
-        mass = jnp.maximum(second - jnp.sum(b), 0.0)
+        k = xp.arange(order)
+        mass = xp.maximum(second - xp.sum(b), 0.0)
         # tail at c = −1 from E[φ(u)φ(−u)]: splits the mass into even and odd degrees
-        at_minus_one = self._expect(q, lambda x: self.fn(x) * self.fn(-x)) - jnp.sum(jnp.where(k % 2, -b, b))
-        even = jnp.clip((mass + at_minus_one) / 2, 0.0, mass)
-        slope = q * self.dot_second_moment(q) - jnp.sum(k * b)
-        m = jnp.clip(slope / jnp.where(mass > 0, mass, 1.0), order, 64.0 * order)
+        at_minus_one = self._expect(q, lambda x: self.fn(x) * self.fn(-x)) - xp.sum(xp.where(k % 2, -b, b))
+        even = xp.clip((mass + at_minus_one) / 2, 0.0, mass)
+        slope = q * self.dot_second_moment(q) - xp.sum(k * b)
+        m = xp.clip(slope / xp.where(mass > 0, mass, 1.0), order, 64.0 * order)
         return b, (even, mass - even, m)
 
     # -- kernel -------------------------------------------------------------------------------------
     def _expect(self, q, f):
+        xp = self._xp(q)
         z, w = self._nodes(q)
-        return jnp.sum(w * f(jnp.sqrt(q) * z))
+        return xp.sum(w * f(xp.sqrt(q) * z))
 
     def second_moment(self, q):
         return self._expect(q, lambda x: self.fn(x) ** 2)
@@ -428,10 +540,13 @@ class MehlerKernel(DualKernel):
         return series_gap(*params, d)
 
     def cross(self, q, c):
-        return self.second_moment(q) - self.gap(q, 1.0 - jnp.asarray(c, dtype=float))
+        return self.second_moment(q) - self.gap(q, 1.0 - _as_float(self._xp(q, c), c))
 
     def dot_cross(self, q, c):
         return series_slope(*self.series(q), c) / q
+
+
+_PYTREES.append((MehlerKernel, None))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -465,13 +580,16 @@ def interpolate(table, d):
 
 def _one_minus_power(c, d, m):
     """``1 − c^m`` for integer-valued m ≥ 1 (float), via expm1/log1p for c > 0 (no cancellation near c = 1)."""
-    pos = -jnp.expm1(m * jnp.log1p(-jnp.minimum(d, 1.0)))
-    return jnp.where(c > 0, pos, 1.0 - _power(c, m))
+    xp = _ns(c, d, m)
+    with np.errstate(divide="ignore"):
+        pos = -xp.expm1(m * xp.log1p(-xp.minimum(d, 1.0)))
+    return xp.where(c > 0, pos, 1.0 - _power(c, m))
 
 
 def _power(c, m):
-    sign = jnp.where((c < 0) & (jnp.mod(m, 2) == 1), -1.0, 1.0)
-    return sign * jnp.abs(c) ** m
+    xp = _ns(c, m)
+    sign = xp.where((c < 0) & (xp.mod(m, 2) == 1), -1.0, 1.0)
+    return sign * xp.abs(c) ** m
 
 
 def _tail_terms(tail):
@@ -479,8 +597,9 @@ def _tail_terms(tail):
     mean degree is m: mass, slope and the value at c = −1 are then exact."""
     even, odd, m = tail
     terms = []
+    xp = _ns(even, odd, m)
     for mass, parity in ((even, 0.0), (odd, 1.0)):
-        m0 = jnp.floor((m - parity) / 2) * 2 + parity
+        m0 = xp.floor((m - parity) / 2) * 2 + parity
         upper = mass * (m - m0) / 2
         terms += [(mass - upper, m0), (upper, m0 + 2)]
     return terms
@@ -494,9 +613,15 @@ def series_gap(b, tail, d):
 
     For K ≤ 256 the loop over k is unrolled (K is static), which XLA fuses into one pass over d.
     """
-    d = jnp.asarray(d, dtype=float)
+    xp = _ns(b, d, *tail)
+    d = _as_float(xp, d)
     c = 1.0 - d
-    if b.shape[0] <= _UNROLL_MAX:
+    if xp is np:
+        # Σ_k b_k (1 − c^k) = d Σ_j B_j c^j with B_j = Σ_{k>j} b_k ≥ 0 (1 − c^k = d Σ_{j<k} c^j): Horner on
+        # positive coefficients, no cancellation for c ≥ 0
+        tails = np.cumsum(b[::-1])[::-1][1:]
+        acc = d * np.polynomial.polynomial.polyval(c, tails) if tails.size else np.zeros_like(d)
+    elif b.shape[0] <= _UNROLL_MAX:
         s, acc = jnp.zeros_like(d), jnp.zeros_like(d)
         for k in range(1, b.shape[0]):
             s = d + c * s
@@ -513,12 +638,19 @@ def series_gap(b, tail, d):
 
 def series_slope(b, tail, c):
     """``d/dc`` of the series: ``Σ_k k b_k c^{k−1}`` (Horner) plus the tail's."""
-    c = jnp.asarray(c, dtype=float)
-    kb = b * jnp.arange(b.shape[0])
-    if b.shape[0] <= _UNROLL_MAX:
+    xp = _ns(b, c, *tail)
+    c = _as_float(xp, c)
+    kb = b * xp.arange(b.shape[0])
+    if xp is np:
+        acc = np.polynomial.polynomial.polyval(c, kb[1:]) if kb.shape[0] > 1 else np.zeros_like(c)
+    elif b.shape[0] <= _UNROLL_MAX:
         acc = jnp.zeros_like(c)
         for k in range(b.shape[0] - 1, 0, -1):
             acc = acc * c + kb[k]
     else:
         acc, _ = jax.lax.scan(lambda acc, x: (acc * c + x, None), jnp.zeros_like(c), kb[:0:-1], unroll=16)
     return acc + sum(w * m * _power(c, m - 1) for w, m in _tail_terms(tail))
+
+
+if "jax" in sys.modules:  # JAX is in use already: register now (cheap), so kernels are pytrees from the start
+    enable_jax()

@@ -9,22 +9,28 @@ For inputs with pre-activation variance q and correlation c (``u, v ~ N(0, q)``,
 - ``C''(1) = σ_w² q² E[φ''(u)²] / Q(q)``;  ``Q'(q) = σ_w² dE[φ(√q z)²]/dq``
 
 All functions take NumPy-compatible input, broadcast over ``c``/``q``, compute in float64 and return float64
-NumPy arrays (or floats for scalar input).
+NumPy arrays (or floats for scalar input). They evaluate the dual kernel in NumPy (closed forms, and Mehler
+series of activations with a NumPy jet: no JAX import, no compile); only ``q_map_slope`` (autodiff) and
+activations without a jet use jitted JAX.
 """
 
 from __future__ import annotations
 
 import math
-from functools import partial
+from functools import lru_cache
+from types import SimpleNamespace
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .activations import Activation, activation
 from .errors import ConfigurationError, DivergenceError
 
-x64 = partial(jax.enable_x64, True)
+
+def x64():
+    """``jax.enable_x64(True)``: 64-bit JAX inside sigprop's own calls (imports JAX)."""
+    import jax
+
+    return jax.enable_x64(True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -90,38 +96,60 @@ def _prepare_scalar_q(phi, q, sigma_w, sigma_b):
 
 
 # --------------------------------------------------------------------------------------------------
-# jitted kernels (the dual kernel is a pytree argument: one compilation per kernel structure, so new
-# scales or a new DKS/TAT transform of the same φ reuse it)
+# the layer maps, for NumPy kernels directly and jitted for JAX ones (the dual kernel is a pytree argument:
+# one compilation per kernel structure, so new scales or a new DKS/TAT transform of the same φ reuse it)
 # --------------------------------------------------------------------------------------------------
 
 
-@jax.jit
-def _q(kern, q, sw2, sb2):
-    return sw2 * jax.vmap(kern.second_moment)(q) + sb2
+def _q_fn(kern, q, sw2, sb2):
+    return sw2 * kern.second_moment(q) + sb2
 
 
-@jax.jit
-def _q_slope(kern, q, sw2):
-    return sw2 * jax.vmap(jax.grad(kern.second_moment))(q)
-
-
-@jax.jit
-def _one_minus_c(kern, d, q, sw2, sb2):
+def _one_minus_c_fn(kern, d, q, sw2, sb2):
     return sw2 * kern.gap(q, d) / (sw2 * kern.second_moment(q) + sb2)
 
 
-@jax.jit
-def _c_slope(kern, c, q, sw2, sb2):
+def _c_slope_fn(kern, c, q, sw2, sb2):
     return sw2 * q * kern.dot_cross(q, c) / (sw2 * kern.second_moment(q) + sb2)
 
 
-@jax.jit
-def _c_curvature(kern, q, sw2, sb2):
+def _c_curvature_fn(kern, q, sw2, sb2):
     return sw2 * q**2 * kern.ddot_second_moment(q) / (sw2 * kern.second_moment(q) + sb2)
 
 
+@lru_cache(maxsize=1)
+def _jitted():
+    import jax
+
+    from .kernels import enable_jax
+
+    enable_jax()
+    return SimpleNamespace(
+        q=jax.jit(lambda kern, q, sw2, sb2: sw2 * jax.vmap(kern.second_moment)(q) + sb2),
+        q_slope=jax.jit(lambda kern, q, sw2: sw2 * jax.vmap(jax.grad(kern.second_moment))(q)),
+        one_minus_c=jax.jit(_one_minus_c_fn),
+        c_slope=jax.jit(_c_slope_fn),
+        c_curvature=jax.jit(_c_curvature_fn),
+    )
+
+
+def _evaluate(name: str, kern, *args):
+    """A layer map: in NumPy when the kernel allows (float64 throughout), else jitted JAX in 64-bit mode."""
+    if kern.numpy_ok:
+        with np.errstate(all="ignore"):
+            if name == "q":  # one variance at a time (a Mehler series' rule depends on q)
+                return np.array([float(_q_fn(kern, float(v), *args[1:])) for v in np.ravel(args[0])])
+            return np.asarray({"one_minus_c": _one_minus_c_fn, "c_slope": _c_slope_fn,
+                               "c_curvature": _c_curvature_fn}[name](kern, *args), dtype=float)
+    import jax.numpy as jnp
+
+    with x64():
+        out = getattr(_jitted(), name)(kern, *(jnp.asarray(a) if isinstance(a, np.ndarray) else a for a in args))
+        return np.asarray(out, dtype=float)
+
+
 def _layer_output_variance(phi: Activation, kern, q: float, sw2: float, sb2: float) -> float:
-    out = float(_q(kern, jnp.asarray([q]), sw2, sb2)[0])
+    out = float(np.ravel(_evaluate("q", kern, np.asarray([q]), sw2, sb2))[0])
     if not out > 0:
         raise ConfigurationError(
             f"the layer output is identically zero (σ_w²E[φ²] + σ_b² = {out:g} for {phi.display_name} at q = {q:g})")
@@ -136,16 +164,17 @@ def _layer_output_variance(phi: Activation, kern, q: float, sw2: float, sb2: flo
 def q_map(phi, q, sigma_w: float = 1.0, sigma_b: float = 0.0):
     """Q(q) = σ_w² E[φ(√q z)²] + σ_b², vectorised over q."""
     phi, q, sw2, sb2 = _prepare(phi, q, sigma_w, sigma_b)
-    with x64():
-        out = _q(phi.kernel(float(q.max())), jnp.ravel(q), sw2, sb2).reshape(q.shape)
+    out = _evaluate("q", phi.kernel(float(q.max())), np.ravel(q), sw2, sb2).reshape(q.shape)
     return _out(check_finite("Q map", out, phi.display_name))
 
 
 def q_map_slope(phi, q, sigma_w: float = 1.0, sigma_b: float = 0.0):
     """Q'(q) = σ_w² d/dq E[φ(√q z)²], vectorised over q."""
     phi, q, sw2, _ = _prepare(phi, q, sigma_w, sigma_b)
+    import jax.numpy as jnp
+
     with x64():
-        out = _q_slope(phi.kernel(float(q.max())), jnp.ravel(q), sw2).reshape(q.shape)
+        out = np.asarray(_jitted().q_slope(phi.kernel(float(q.max())), jnp.ravel(q), sw2)).reshape(q.shape)
     return _out(check_finite("Q'(q)", out, phi.display_name))
 
 
@@ -153,10 +182,9 @@ def one_minus_c_map(phi, one_minus_c, q: float = 1.0, sigma_w: float = 1.0, sigm
     """1 − C(1 − d) = σ_w² ½E[(φ(u) − φ(v))²] / Q(q), accurate in relative terms down to d ~ 1e-12."""
     d = check_array("one_minus_c", one_minus_c, 0.0, 2.0)
     phi, q, sw2, sb2 = _prepare_scalar_q(phi, q, sigma_w, sigma_b)
-    with x64():
-        kern = phi.kernel(q)
-        _layer_output_variance(phi, kern, q, sw2, sb2)
-        out = _one_minus_c(kern, jnp.asarray(d), q, sw2, sb2)
+    kern = phi.kernel(q)
+    _layer_output_variance(phi, kern, q, sw2, sb2)
+    out = _evaluate("one_minus_c", kern, d, q, sw2, sb2)
     return _out(check_finite("1 − C", out, phi.display_name))
 
 
@@ -171,17 +199,15 @@ def c_map_slope(phi, c, q: float = 1.0, sigma_w: float = 1.0, sigma_b: float = 0
     """C'(c) = σ_w² q E[φ'(u)φ'(v)] / Q(q)."""
     c = check_array("c", c, -1.0, 1.0)
     phi, q, sw2, sb2 = _prepare_scalar_q(phi, q, sigma_w, sigma_b)
-    with x64():
-        kern = phi.kernel(q)
-        _layer_output_variance(phi, kern, q, sw2, sb2)
-        out = _c_slope(kern, jnp.asarray(c), q, sw2, sb2)
+    kern = phi.kernel(q)
+    _layer_output_variance(phi, kern, q, sw2, sb2)
+    out = _evaluate("c_slope", kern, c, q, sw2, sb2)
     return _out(check_finite("C'(c)", out, phi.display_name))
 
 
 def c_map_curvature(phi, q: float = 1.0, sigma_w: float = 1.0, sigma_b: float = 0.0) -> float:
     """C''(1) = σ_w² q² E[φ''(u)²] / Q(q); ``inf`` when φ' jumps (ReLU family, ELU's φ'' is finite)."""
     phi, q, sw2, sb2 = _prepare_scalar_q(phi, q, sigma_w, sigma_b)
-    with x64():
-        kern = phi.kernel(q)
-        _layer_output_variance(phi, kern, q, sw2, sb2)
-        return float(_c_curvature(kern, q, sw2, sb2))
+    kern = phi.kernel(q)
+    _layer_output_variance(phi, kern, q, sw2, sb2)
+    return float(_evaluate("c_curvature", kern, q, sw2, sb2))

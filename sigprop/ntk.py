@@ -26,7 +26,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .errors import ConfigurationError, DivergenceError
+from .kernels import enable_jax
 from .maps import check_scale
+
+enable_jax()  # kernels are pytree arguments of the jitted functions below
 
 __all__ = ["NTKResult", "ntk", "ntk_bound", "ntk_condition_numbers", "circle_cosines"]
 

@@ -391,5 +391,5 @@ def test_kernel_classes_never_share_compiled_code():
         assert structure(a) != structure(b), (a, b)
     assert structure(ABReluKernel(0.2, 1.0)) == structure(ABReluKernel(0.0, 1.0))
     tanh = kernels[-1]  # a transform of the same base φ at the same Mehler order: same structure
-    shaped = MehlerKernel(tanh.base, tanh.smooth, tanh.kinks, tanh.order, (0.5, 0.1, 2.0, 0.3))
+    shaped = MehlerKernel(tanh.base, tanh.smooth, tanh.kinks, tanh.order, (0.5, 0.1, 2.0, 0.3), tanh.jet)
     assert structure(shaped) == structure(tanh)

@@ -312,13 +312,14 @@ def test_vanishing_q_stays_finite():
     assert net.q_trajectory(1.0)[-1] < 1e-250
 
 
-def test_new_scales_and_new_transforms_reuse_the_compilation():
+def test_new_scales_and_new_transforms_reuse_the_compilation(monkeypatch):
     """σ_w, σ_b, w and the affine transform of φ (DKS/TAT constants) are traced (kernels are pytrees): changing
     them adds no compilation of the network propagation (a slider move would otherwise stall for ~1 s). Only
     the kernel's structure is compiled: its class, base φ and Mehler order (which can change with the
     transform, so the two transforms here are checked to share it)."""
     from sigprop import network as network_module
 
+    monkeypatch.setattr(network_module.network, "NUMPY_MAX_DEPTH", 0)  # the jitted fold (deep networks' path)
     c = np.linspace(-1.0, 1.0, 11)
     tanh, relu = sp.activation("tanh"), sp.activation("relu")
     shaped = [tanh.transformed(0.5, 0.1, 2.0, 0.3), tanh.transformed(0.48, 0.08, 1.95, 0.28)]
@@ -371,3 +372,31 @@ def test_networks_stay_within_their_c_deviation_bound(make):
     net = make()
     c = np.linspace(-1.0, 1.0, 401)
     assert np.max(np.abs(net.c_map(c) - c)) <= net.c_deviation_bound() + 1e-10
+
+
+FOLD_NETWORKS = {
+    "tanh-bias": lambda: sp.mlp("tanh", 40, sigma_w=1.3, sigma_b=0.2),
+    "erf": lambda: sp.mlp("erf", 60, sigma_w=1.5, sigma_b=0.1),
+    "cos": lambda: sp.mlp("cos", 10, sigma_w=1.2),
+    "dks-relu (moved kink)": lambda: sp.mlp("relu", 20, init=sp.dks("relu", depth=20)),
+    "dks-gelu resnet, projections": lambda: sp.resnet("gelu", (2, 2), 0.6, bottleneck=True, projection=True,
+                                                      init=sp.dks("gelu", depth=13)),
+    "layer norm": lambda: sp.Network(sp.Serial(((sp.Dense(sp.activation("swish"), 1.7, 0.3), 3),
+                                                (sp.LayerNorm(), 1), (sp.Dense(sp.activation("erf"), 1.2), 2)))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOLD_NETWORKS))
+def test_numpy_and_jitted_folds_agree(name, monkeypatch):
+    """Two methods for the same maps: the layer-by-layer NumPy fold (modest depths) and the jitted JAX fold
+    (tabulated layer maps once q settles, autodiff for φ' of a Mehler series)."""
+    from sigprop import network as network_module
+
+    net = FOLD_NETWORKS[name]()
+    grid = np.linspace(-1.0, 1.0, 41)
+    numpy = (net.q_trajectory(1.3), net.c_trajectory(grid, q=1.3), net.c_slope_at_1(1.3))
+    monkeypatch.setattr(network_module.network, "NUMPY_MAX_DEPTH", 0)
+    jitted = (net.q_trajectory(1.3), net.c_trajectory(grid, q=1.3), net.c_slope_at_1(1.3))
+    np.testing.assert_allclose(numpy[0], jitted[0], rtol=1e-12)
+    np.testing.assert_allclose(numpy[1], jitted[1], rtol=0, atol=1e-11)
+    assert numpy[2] == pytest.approx(jitted[2], rel=1e-11)

@@ -29,7 +29,7 @@ def kernel():
     """The closed-form dual kernel (a JAX pytree; defined on first use, so importing sigprop needs no JAX)."""
     from dataclasses import dataclass
 
-    from ..kernels import SmoothClosedForm, pytree
+    from ..kernels import SmoothClosedForm, _as_float, _ns, pytree
 
     @pytree()
     @dataclass(frozen=True)
@@ -37,24 +37,27 @@ def kernel():
         """φ = cos: E[cos u cos v] = e^{−q} cosh(qc), E[sin u sin v] = e^{−q} sinh(qc)."""
 
         def second_moment(self, q):
-            return (1.0 + jnp.exp(-2.0 * q)) / 2.0
+            return (1.0 + _ns(q).exp(-2.0 * q)) / 2.0
 
         def mean(self, q):
-            return jnp.exp(-q / 2.0)
+            return _ns(q).exp(-q / 2.0)
 
         def cross(self, q, c):
-            return jnp.exp(-q) * jnp.cosh(q * jnp.asarray(c, dtype=float))
+            xp = _ns(q, c)
+            return xp.exp(-q) * xp.cosh(q * _as_float(xp, c))
 
         def gap(self, q, d):
             # e^{−q}(cosh q − cosh(q − qd)) = 2 e^{−q} sinh(q − qd/2) sinh(qd/2): no cancellation at small d
-            d = jnp.asarray(d, dtype=float)
-            return 2.0 * jnp.exp(-q) * jnp.sinh(q - q * d / 2.0) * jnp.sinh(q * d / 2.0)
+            xp = _ns(q, d)
+            d = _as_float(xp, d)
+            return 2.0 * xp.exp(-q) * xp.sinh(q - q * d / 2.0) * xp.sinh(q * d / 2.0)
 
         def dot_cross(self, q, c):
-            return jnp.exp(-q) * jnp.sinh(q * jnp.asarray(c, dtype=float))
+            xp = _ns(q, c)
+            return xp.exp(-q) * xp.sinh(q * _as_float(xp, c))
 
         def dot_second_moment(self, q):
-            return -jnp.expm1(-2.0 * q) / 2.0
+            return -_ns(q).expm1(-2.0 * q) / 2.0
 
         def ddot_second_moment(self, q):
             return self.second_moment(q)

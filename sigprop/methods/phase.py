@@ -15,9 +15,12 @@ import numpy as np
 
 from ..activations import Activation, activation
 from ..errors import ConfigurationError
+from ..kernels import enable_jax
 from ..quadrature import piecewise_gaussian_rule
 from .common import _as_activation, _finite, _kinks
 from .eoc import depth_scale
+
+enable_jax()  # kernels are pytree arguments of the jitted functions below
 
 _N_SMOOTH = 12  # nodes per panel for the solvers and eoc
 

@@ -24,11 +24,19 @@ from .network import (
     Network,
     c_deviation_bound,
 )
-from .propagate import _propagate, bucket
+from .propagate import bucket
 from .sums import Residual, Sum, concatenate
 
 __all__ = [
     "Dense", "LayerNorm", "Network", "RESNET_CONFIGS", "Residual", "Serial", "Sum", "Unit", "c_deviation_bound",
     "concatenate", "mlp", "modified_resnet", "resnet",
-    "INTERPOLATE_ATOL", "INTERPOLATE_MIN_POINTS", "MAX_DEPTH", "Q_FLOOR", "SETTLED_RTOL", "bucket", "_propagate",
+    "INTERPOLATE_ATOL", "INTERPOLATE_MIN_POINTS", "MAX_DEPTH", "Q_FLOOR", "SETTLED_RTOL", "bucket",
 ]
+
+
+def __getattr__(name):
+    if name == "_propagate":  # the jitted fold (JAX is imported here)
+        from .propagate import jitted_propagate
+
+        return jitted_propagate()
+    raise AttributeError(f"module 'sigprop.network' has no attribute {name!r}")

@@ -30,6 +30,10 @@ from dataclasses import dataclass
 from ..errors import ConfigurationError
 
 
+class NumpyMemo(dict):
+    """The ``cache`` of a NumPy propagation (no JAX): per-variance kernel work memoised by (kernel, q)."""
+
+
 class Unit:
     """Base class of network units; see the module docstring for the rules a unit implements."""
 

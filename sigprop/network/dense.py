@@ -12,13 +12,17 @@ Orthogonal and Delta-orthogonal (convolutional) weights give the same maps at in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
-import jax
-import jax.numpy as jnp
+import numpy as np
 
+from .._lazy import Lazy
 from ..activations import Activation
-from ..kernels import interpolate, tabulate
-from .base import Unit
+from ..kernels import _ns, interpolate, tabulate
+from .base import NumpyMemo, Unit
+
+jax = Lazy("jax")
+jnp = Lazy("jax.numpy")
 
 #: Variances below this are held there: the C map's q → 0 limit is reached to ~1e-140 relative.
 Q_FLOOR = 1e-280
@@ -55,7 +59,7 @@ class Dense(Unit):
         return DenseSlot(index[self.phi], k)
 
     def ntk_forward(self, ctx, q, c, theta):
-        q2, c2, theta2, k2, dot = _ntk_step(ctx.kernels[self.phi], q, c, theta, self.sigma_w**2, self.sigma_b**2)
+        q2, c2, theta2, k2, dot = _ntk_step()(ctx.kernels[self.phi], q, c, theta, self.sigma_w**2, self.sigma_b**2)
         return q2, c2, theta2, (k2, dot)
 
     def ntk_backward(self, rec, B, layers):
@@ -64,13 +68,21 @@ class Dense(Unit):
         return B * dot
 
 
-@jax.jit
-def _ntk_step(kern, q, c, theta, sw2, sb2):
-    """(q, c, Θ) -> (q', c', Θ', K', Σ̇); kernel and scales traced (new σ or a new transform do not recompile)."""
-    q2 = sw2 * kern.second_moment(q) + sb2
-    k2 = sw2 * kern.cross(q, c) + sb2
-    dot = sw2 * kern.dot_cross(q, c)
-    return q2, k2 / q2, k2 + theta * dot, k2, dot
+@lru_cache(maxsize=1)
+def _ntk_step():
+    """jit of (q, c, Θ) -> (q', c', Θ', K', Σ̇); kernel and scales traced (new σ or a new transform do not
+    recompile)."""
+    from ..kernels import enable_jax
+
+    enable_jax()
+
+    def step(kern, q, c, theta, sw2, sb2):
+        q2 = sw2 * kern.second_moment(q) + sb2
+        k2 = sw2 * kern.cross(q, c) + sb2
+        dot = sw2 * kern.dot_cross(q, c)
+        return q2, k2 / q2, k2 + theta * dot, k2, dot
+
+    return jax.jit(step)
 
 
 @dataclass(frozen=True)
@@ -82,17 +94,26 @@ class DenseSlot:
     k: int
 
     def apply(self, kernels, scales, q, d, cache, mode):
+        """One layer on the state (q, d). In NumPy (``cache`` a :class:`NumpyMemo`) the kernel's per-variance
+        work is memoised by q; under JAX it is carried in ``cache`` and reused while q stays put."""
         kern = kernels[self.j]
         sw2, sb2 = scales[self.k], scales[self.k + 1]
         q_out = sw2 * kern.second_moment(q) + sb2
         if mode == "q":
             d_out = d
+        elif mode == "d" and isinstance(cache, NumpyMemo):
+            params = cache.get((self.j, q))
+            if params is None:
+                params = cache[(self.j, q)] = kern.params(q)
+            d_out = sw2 * kern.gap_with(params, q, d) / q_out
         elif mode == "d":
             q_out, d_out, entry = _gap(kern, cache[self.j], q, d, sw2, q_out)
             cache = {**cache, self.j: entry}
         else:  # "slope": the tangent of d at d = 0, multiplied by C'(1) = σ_w² q E[φ'²] / Q(q)
             d_out = d * sw2 * q * kern.dot_second_moment(q) / q_out
-        return jnp.maximum(q_out, Q_FLOOR), d_out, cache
+        if isinstance(cache, NumpyMemo):
+            return max(float(q_out), Q_FLOOR), np.asarray(d_out, dtype=float), cache
+        return _ns(q_out).maximum(q_out, Q_FLOOR), d_out, cache
 
     def settled_step(self, kernels, scales, cache, q):
         """The ``d`` update once the input variance no longer moves: per-variance work done once (``params``,

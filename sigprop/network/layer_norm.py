@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax.numpy as jnp
-
-from .base import Unit
+from ..kernels import _ns
+from .base import NumpyMemo, Unit
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ class LayerNorm(Unit):
         return LayerNormSlot()
 
     def ntk_forward(self, ctx, q, c, theta):
-        return jnp.ones_like(q), c, theta / q, q
+        return _ns(q).ones_like(q), c, theta / q, q
 
     def ntk_backward(self, rec, B, layers):
         return B / rec
@@ -50,4 +49,4 @@ class LayerNormSlot:
     """LayerNorm as JAX compiles it: q → 1, d (and its tangent) unchanged."""
 
     def apply(self, kernels, scales, q, d, cache, mode):
-        return jnp.ones_like(q), d, cache
+        return (1.0 if isinstance(cache, NumpyMemo) else _ns(q).ones_like(q)), d, cache

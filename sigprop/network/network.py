@@ -9,11 +9,11 @@ whole-network quantity as a fold over it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import jax.numpy as jnp
 import numpy as np
 from scipy.interpolate import BarycentricInterpolator
 
@@ -22,7 +22,7 @@ from ..errors import ConfigurationError, DivergenceError
 from ..maps import MAX_Q, _out, check_array, x64
 from .base import Serial
 from .dense import Dense
-from .propagate import _propagate, bucket
+from .propagate import bucket, jitted_propagate, propagate_numpy
 
 MAX_DEPTH = 100_000
 #: A run of Dense layers reuses one layer map once q stays within this relative distance (Network._settled).
@@ -31,6 +31,9 @@ SETTLED_RTOL = 1e-13
 #: an interpolant whose estimated error in arccos C_f is at most INTERPOLATE_ATOL.
 INTERPOLATE_MIN_POINTS = 512
 INTERPOLATE_ATOL = 1e-10
+#: Networks up to this depth are folded in NumPy, layer by layer (no JAX import, no compile: a first call in
+#: milliseconds); deeper ones by the jitted fold (compiled once per structure, then ~2 µs a layer).
+NUMPY_MAX_DEPTH = 300
 
 
 @dataclass(frozen=True)
@@ -89,23 +92,38 @@ class Network:
             start += times
         return np.asarray(out)
 
+    def _numpy(self, kernels) -> bool:
+        """Whether to fold in NumPy: a modest depth, and kernels that evaluate NumPy inputs in NumPy."""
+        return self.depth <= NUMPY_MAX_DEPTH and all(k.numpy_ok for k in kernels)
+
     def _propagate(self, kernels, mode: str, record: bool, q0, d0, q_traj=None):
         index = {phi: j for j, phi in enumerate(self.activations)}
         scales: list[float] = []
         units = tuple(slot for slot, _ in self.body.slot(index, scales).runs)
-        times = jnp.asarray([t for _, t in self.body.runs])
+        times = [t for _, t in self.body.runs]
+        if self._numpy(kernels):
+            q, d, qs, ds = propagate_numpy(units, kernels, mode, record, times, np.asarray(scales, dtype=float),
+                                           float(q0), np.asarray(d0, dtype=float))
+            return (q, d, qs, ds) if record else (q, d)
+        import jax.numpy as jnp
+
         settled = jnp.asarray(self._settled(q_traj))
         buffer = bucket(self.length + 1) if record else 0
-        q, d, qs, ds = _propagate(units, kernels, mode, buffer, times, settled, jnp.asarray(scales),
-                                  jnp.asarray(q0, float), jnp.asarray(d0, float))
+        q, d, qs, ds = jitted_propagate()(units, kernels, mode, buffer, jnp.asarray(times), settled,
+                                          jnp.asarray(scales), jnp.asarray(q0, float), jnp.asarray(d0, float))
         if record:
             n = self.length + 1  # sliced in NumPy: a jnp slice would compile once per depth
             return q, d, np.asarray(qs)[:n], np.asarray(ds)[:n]
         return q, d
 
+    def _x64(self):
+        """JAX's 64-bit mode for a jitted fold; nothing for a NumPy one (no JAX import)."""
+        kernels = self._kernels(1.0)
+        return contextlib.nullcontext() if self._numpy(kernels) else x64()
+
     def _run(self, q0: float, d0, mode: str, record: bool):
         """Propagate (q0, d0); with ``record``, also return the state after every unit."""
-        with x64():
+        with self._x64():
             q_traj = self._q_path(q0)
             out = self._propagate(self._kernels(float(np.max(q_traj))), mode, record, q0, d0, q_traj)
             return out if record else out[:2]
@@ -115,7 +133,7 @@ class Network:
         q0 = float(check_array("q", q0, 0.0, MAX_Q, open_lo=True))
         q_max = q0
         for _ in range(3):
-            qs = np.asarray(self._propagate(self._kernels(q_max), "q", True, q0, jnp.zeros((0,)))[2])
+            qs = np.asarray(self._propagate(self._kernels(q_max), "q", True, q0, np.zeros((0,)))[2])
             bad = ~np.isfinite(qs) | (qs > MAX_Q)
             if bad.any():
                 layer = int(np.argmax(bad))
@@ -130,7 +148,7 @@ class Network:
 
     def q_trajectory(self, q: float = 1.0) -> np.ndarray:
         """q_l after each unit, shape (length + 1,); row 0 is the input q."""
-        with x64():
+        with self._x64():
             return self._q_path(q)
 
     def q_map(self, q=1.0):

@@ -9,16 +9,25 @@ depth, σ and DKS/TAT transform of a structure. Modes: ``"q"`` (variances only),
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache
 
-import jax
-import jax.numpy as jnp
+import numpy as np
 
+from .._lazy import Lazy
 from ..kernels import TABLE_CELLS
+from .base import NumpyMemo
+
+jax = Lazy("jax")
+jnp = Lazy("jax.numpy")
 
 
 def apply_runs(runs, kernels, scales, q, d, cache, mode):
     """Push (q, d) through a (static) tuple of (slot, times) runs — a branch of a sum."""
+    if isinstance(cache, NumpyMemo):
+        for slot, times in runs:
+            for _ in range(times):
+                q, d, cache = slot.apply(kernels, scales, q, d, cache, mode)
+        return q, d, cache
     for slot, times in runs:
         q, d, cache = jax.lax.fori_loop(
             0, times, lambda _, carry, slot=slot: slot.apply(kernels, scales, *carry, mode), (q, d, cache))
@@ -31,7 +40,37 @@ def bucket(n: int) -> int:
     return max(1024, 1 << max(n - 1, 0).bit_length())
 
 
-@partial(jax.jit, static_argnums=(0, 2, 3))
+def propagate_numpy(slots, kernels, mode, record, times, scales, q0, d0):
+    """The same fold in NumPy, layer by layer (no JAX import, no compile): for networks of modest depth, where
+    compiling costs more than it saves. Returns (q, d, qs, ds) like the jitted fold."""
+    memo = NumpyMemo()
+    q, d = float(q0), np.asarray(d0, dtype=float)
+    qs, ds = ([q], [d]) if record else (None, None)
+    with np.errstate(all="ignore"):
+        for slot, n in zip(slots, times):
+            for _ in range(int(n)):
+                q, d, memo = slot.apply(kernels, scales, q, d, memo, mode)
+                if record:
+                    qs.append(q)
+                    ds.append(d)
+    if record:
+        return q, d, np.asarray(qs, dtype=float), np.stack(ds)
+    return q, d, None, None
+
+
+def jitted_propagate():
+    """The jitted fold (created, and JAX imported, on first use)."""
+    return _jitted_propagate()
+
+
+@lru_cache(maxsize=1)
+def _jitted_propagate():
+    from ..kernels import enable_jax
+
+    enable_jax()
+    return jax.jit(_propagate, static_argnums=(0, 2, 3))
+
+
 def _propagate(slots, kernels, mode, record, times, settled, scales, q0, d0):
     """Push (q0, d0) through the top-level ``slots``, slot i repeated ``times[i]`` (traced, as are the
     ``scales``). In the ``d`` mode a top-level run of Dense layers switches after ``settled[i]`` layers (where q
