@@ -12,6 +12,7 @@ formula ``E[f(u) f(v)] = Σ_k a_k² c^k`` for standard normals ``u, v`` with cor
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -68,11 +69,18 @@ def hermite_functions(x, order: int, xp=jnp):
     Pair them with :func:`scaled_weights`: ``E[f(z) He_k(z)/√k!] ≈ Σ_i w̃_i f(z_i) ψ_k(z_i)``.
     """
     g = xp.exp(-x * x / 4)
-    if xp is np or order <= 2:
-        rows = [g, x * g]
+    if xp is np:
+        out = np.empty((order, *np.shape(x)))
+        out[0] = g
+        if order > 1:
+            out[1] = x * g
         for k in range(1, order - 1):
-            rows.append((x * rows[k] - np.sqrt(k) * rows[k - 1]) / np.sqrt(k + 1))
-        return xp.stack(rows[:order])
+            np.multiply(x, out[k], out=out[k + 1])
+            out[k + 1] -= math.sqrt(k) * out[k - 1]
+            out[k + 1] /= math.sqrt(k + 1)
+        return out
+    if order <= 2:
+        return xp.stack([g, x * g][:order])
     # traced nodes (kinks that move with q): a scan, not an unrolled loop of `order` steps, which XLA compiles
     # in minutes for order 1024
     import jax

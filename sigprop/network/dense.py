@@ -24,6 +24,8 @@ from .base import NumpyMemo, Unit
 jax = Lazy("jax")
 jnp = Lazy("jax.numpy")
 
+#: a layer map made at q serves inputs within this relative distance of q (its 1 − c moves by ~this, relative)
+SETTLED_RTOL = 1e-13
 #: Variances below this are held there: the C map's q → 0 limit is reached to ~1e-140 relative.
 Q_FLOOR = 1e-280
 
@@ -102,9 +104,10 @@ class DenseSlot:
         if mode == "q":
             d_out = d
         elif mode == "d" and isinstance(cache, NumpyMemo):
-            params = cache.get((self.j, q))
-            if params is None:
-                params = cache[(self.j, q)] = kern.params(q)
+            q_cached, params = cache.get(self.j, (None, None))
+            if q_cached is None or abs(q - q_cached) > SETTLED_RTOL * q:  # as the jitted fold reuses a settled map
+                params = kern.params(q)
+                cache[self.j] = (q, params)
             d_out = sw2 * kern.gap_with(params, q, d) / q_out
         elif mode == "d":
             q_out, d_out, entry = _gap(kern, cache[self.j], q, d, sw2, q_out)

@@ -21,12 +21,10 @@ from ..activations import Activation
 from ..errors import ConfigurationError, DivergenceError
 from ..maps import MAX_Q, _out, check_array, x64
 from .base import Serial
-from .dense import Dense
+from .dense import SETTLED_RTOL, Dense
 from .propagate import bucket, jitted_propagate, propagate_numpy
 
 MAX_DEPTH = 100_000
-#: A run of Dense layers reuses one layer map once q stays within this relative distance (Network._settled).
-SETTLED_RTOL = 1e-13
 #: Network.c_map interpolates (in angle, checked against exact values) from this many points on, and accepts
 #: an interpolant whose estimated error in arccos C_f is at most INTERPOLATE_ATOL.
 INTERPOLATE_MIN_POINTS = 512
