@@ -424,3 +424,13 @@ def test_unreachable_targets_raise_quickly():
         M.tat("leaky_relu", depth=3, eta=0.99)
     with pytest.raises(UnachievableError):
         M.dks("selu", depth=1, zeta=1.5)
+
+
+def test_tat_sigmoid_refusal_says_why_no_target_helps():
+    # C'(1) = 1 with Q(1) = 1: γ²α² E[σ'(αz + β)²] = 1 and σ' ≤ 1/4, so |α|·γ ≥ 4 > 2 for every root (the
+    # bound is σ'(0) = 1/4, elementary); the scaled 4σ has max slope 1 and is tailored (cf. tanh = 2σ(2x) − 1).
+    with pytest.raises(UnachievableError, match=r"1/max\|φ'\| = 4\b.*whatever τ or the depth"):
+        M.tat("sigmoid", depth=50)
+    res = M.tat("4*sigmoid(x)", depth=50)
+    assert abs(res.alpha) * res.gamma < 2
+    assert local_maps(res)["C'(1)"] == pytest.approx(1.0, abs=1e-9)

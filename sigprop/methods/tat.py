@@ -93,6 +93,7 @@ def tat(phi, depth=None, network=None, eta: float | None = None, tau: float | No
             t_curv = tau / arch.depth
         else:
             t_curv = local_curvature_target(tau, network=arch.subnet_max, target_tol=tol)
+        _check_slope_allows_tat(phi)
         res = shaped_from_root(
             "TAT", phi, solve(phi, "tat", (1.0, 1.0, t_curv), root), {"tau": tau, "local C''(1)": t_curv}, arch,
             f"no (α, β, δ) with |α|·γ < 2 gives Q'(1) = 1, C'(1) = 1, C''(1) = {t_curv:.6g} (τ = {tau:g}, "
@@ -126,3 +127,20 @@ def _tat_leaky(phi, eta, arch, tol=None):
     res = _shaping_result("TAT", phi, base, 1.0, 0.0, g, 0.0, {"eta": eta, "negative_slope": s}, arch,
                           notes=f"network C_f(0) = {_lrelu_cf0(arch, s):.12g}.")
     return res
+
+
+def _check_slope_allows_tat(phi) -> None:
+    """TAT's C'(1) = 1 with Q(1) = 1 means γ²α² E[φ'(αz + β)²] = 1, so |α|·γ = 1/√E[φ'²] ≥ 1/max|φ'|. If
+    max|φ'| ≤ 1/2, every root breaks the |α|·γ < 2 rule (which rejects unstable Q maps, as dks does): no τ and
+    no depth can help, so say so instead of searching."""
+    x = np.linspace(-60.0, 60.0, 24001)
+    with np.errstate(all="ignore"):
+        slope = np.abs(phi.derivatives(x)[1])
+    top = float(np.max(slope[np.isfinite(slope)])) if np.any(np.isfinite(slope)) else 0.0
+    if top <= 0.5 + 1e-12:
+        bound = math.inf if top == 0 else 1.0 / top
+        raise UnachievableError(
+            f"TAT for {phi.display_name}: C'(1) = 1 with Q(1) = 1 forces |α|·γ = 1/√E[φ'(αz + β)²] ≥ 1/max|φ'| = "
+            f"{bound:.4g}, so every root breaks the rule |α|·γ < 2 (it rejects unstable Q maps, as dks does), "
+            "whatever τ or the depth. Use an activation whose slope exceeds 1/2 somewhere, e.g. tanh "
+            "(= 2·sigmoid(2x) − 1) instead of sigmoid, or a rescaled one such as 4*sigmoid(x).")
