@@ -6,9 +6,10 @@ and activation transformations that shape them (EOC, DKS, TAT, Looks-Linear), wi
 Everything is computed in float64: sigprop enables JAX's 64-bit mode only *inside* its own calls
 (``with jax.enable_x64(True)``), so importing it never changes the dtypes of your own JAX code.
 
-JAX is imported only when a computation needs it (whole-network maps, the NTK, the phase diagram, a JAX input;
-PEP 562 module attributes): ``import sigprop`` and the shaping methods (``dks``, ``tat``, ``eoc``,
-``standard``, ``looks_linear``) run on NumPy and SciPy alone.
+JAX is imported only when a computation needs it (networks deeper than 300 layers, the NTK, q_map_slope, a JAX
+input; PEP 562 module attributes): ``import sigprop``, the shaping methods (``dks``, ``tat``, ``eoc``,
+``standard``, ``looks_linear``), per-layer maps, networks of modest depth and the phase diagram run on NumPy
+and SciPy alone.
 
 >>> import sigprop as sp
 >>> phi = sp.activation("tanh")

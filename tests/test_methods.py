@@ -434,3 +434,45 @@ def test_tat_sigmoid_refusal_says_why_no_target_helps():
     res = M.tat("4*sigmoid(x)", depth=50)
     assert abs(res.alpha) * res.gamma < 2
     assert local_maps(res)["C'(1)"] == pytest.approx(1.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", ["tanh", "relu", "swish", "erf"])
+def test_fixed_point_brackets_match_a_brute_force_scan(name):
+    """The root bracketing of the Q-map iteration (binary searches on running extrema of T_j = (Q_j − σ_b²)/m_j)
+    against scanning the sign of F(Q_j) = σ_w² m_j + σ_b² − Q_j over the whole table for every point."""
+    import sys
+
+    eoc_module = sys.modules["sigprop.methods.eoc"]
+    rng = np.random.default_rng(7)
+    phi = sp.activation(name)
+    m_tab, table = eoc_module._second_table(phi), eoc_module.Q_TABLE
+    sw2, sb2 = rng.uniform(0.01, 5.0, 2000), rng.choice(np.linspace(0.0, 1.0, 7), 2000)
+    idx = np.arange(table.size)
+    for q0 in (1e-30, 0.3, 1.0, 1e20):
+        pos = int(np.searchsorted(table, q0))
+        F = sw2[:, None] * m_tab + sb2[:, None] - table
+        up = np.min(np.where((idx >= pos) & (F <= 0), idx, table.size), axis=1)
+        down = np.max(np.where((idx < pos) & (F > 0), idx, -1), axis=1)
+        got_up, got_down = eoc_module._flips(m_tab, sw2, sb2, pos)
+        np.testing.assert_array_equal(got_up, up)
+        np.testing.assert_array_equal(got_down, down)
+
+
+def test_large_phase_diagram_splines_agree_with_quadrature():
+    """Grids above EXACT_POINTS interpolate tabulated moments; on the dashboard's grid both ways agree to 1e-7."""
+    import sys
+
+    phase_module = sys.modules["sigprop.methods.phase"]
+    w2, b2 = np.linspace(0.25, 4.0, 46), np.linspace(0.0, 1.0, 26)
+    exact = M.phase_diagram("tanh", w2, b2)
+    limit = phase_module.EXACT_POINTS
+    try:
+        phase_module.EXACT_POINTS = 0
+        splined = M.phase_diagram("tanh", w2, b2)
+    finally:
+        phase_module.EXACT_POINTS = limit
+    for field in ("q_star", "chi1", "c_star"):
+        a, b = getattr(exact, field), getattr(splined, field)
+        ok = np.isfinite(a)
+        assert np.array_equal(ok, np.isfinite(b))
+        np.testing.assert_allclose(b[ok], a[ok], rtol=0, atol=1e-7)

@@ -10,7 +10,7 @@ One module per method family:
 ``results``            the result records
 ``standard``           He, LeCun, Glorot
 ``eoc``                Edge of Chaos: fixed points of the Q map (NumPy)
-``phase``              the phase diagram on a (σ_w², σ_b²) grid (JAX-vectorised)
+``phase``              the phase diagram on a (σ_w², σ_b²) grid (NumPy; splines of tabulated moments for large grids)
 ``architecture``       global targets → local targets (DKS's maximal slope/curvature functions)
 ``solver``             roots of the local conditions (NumPy Newton, multi-start, continuation; no compile)
 ``dks``                Deep Kernel Shaping (Martens et al. 2021, arXiv:2110.01765)
@@ -32,13 +32,13 @@ from .results import EOCResult, InitResult, LooksLinearResult, ShapingResult
 from .standard import standard
 from .tat import leaky_relu_c_map, min_depth_for_eta, tat
 
-_JAX_NAMES = {"PhaseDiagram": "phase", "phase_diagram": "phase", "crelu": "looks_linear",
-              "looks_linear_weights": "looks_linear"}
+_ON_FIRST_USE = {"PhaseDiagram": "phase", "phase_diagram": "phase", "crelu": "looks_linear",
+                 "looks_linear_weights": "looks_linear"}
 
 
-def __getattr__(name):  # the phase diagram (JAX-vectorised) is imported on first use
-    if name in _JAX_NAMES:
-        return getattr(importlib.import_module(f".{_JAX_NAMES[name]}", __name__), name)
+def __getattr__(name):  # the phase diagram (SciPy splines) and the JAX helpers of Looks-Linear load on first use
+    if name in _ON_FIRST_USE:
+        return getattr(importlib.import_module(f".{_ON_FIRST_USE[name]}", __name__), name)
     raise AttributeError(f"module 'sigprop.methods' has no attribute {name!r}")
 
 

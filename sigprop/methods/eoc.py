@@ -47,29 +47,28 @@ def _second_table(phi):
     return table
 
 
-def fixed_points(phi, sw2, sb2, q0: float = 1.0):
+def fixed_points(phi, sw2, sb2, q0: float = 1.0, q_moments=None):
     """``(q*, χ₁, Q'(q*))`` for arrays σ_w², σ_b² (broadcast), q* reached by iterating the Q map from q0.
 
     Q is increasing, so the iterates move monotonically to the nearest root of F(q) = Q(q) − q in the direction
     sign F(q0); that root is bracketed on :data:`Q_TABLE` and refined by 8 safeguarded Newton steps. No root down
-    to 1e-24 gives q* = 0; none up to 1e12 gives q* = inf (the Q map diverges from q0; χ₁ and Q' are NaN)."""
+    to 1e-24 gives q* = 0; none up to 1e12 gives q* = inf (the Q map diverges from q0; χ₁ and Q' are NaN).
+    ``q_moments(q) -> (E[φ²], its q-derivative, E[φ'²])`` replaces the quadrature (the phase diagram passes
+    splines of tabulated moments for large grids)."""
     sw2, sb2 = np.broadcast_arrays(np.atleast_1d(np.asarray(sw2, dtype=float)), np.asarray(sb2, dtype=float))
     m_tab = _second_table(phi)
+    moments_of = q_moments or (lambda q: _q_moments(phi, q))
 
     def F(q):
-        m, dm, _ = _q_moments(phi, q)
+        m, dm, _ = moments_of(q)
         return sw2 * m + sb2 - q, sw2 * dm - 1.0
 
-    f0 = sw2 * _q_moments(phi, np.array([q0]))[0] + sb2 - q0
+    f0 = sw2 * moments_of(np.array([q0]))[0] + sb2 - q0
     f0 = np.where(np.abs(f0) <= 1e-13 * (1.0 + q0), 0.0, f0)  # q0 is a fixed point (e.g. a shaped φ̂)
     up = f0 > 0
     n = Q_TABLE.size
     pos = int(np.searchsorted(Q_TABLE, q0))
-    sign_tab = (sw2[:, None] * m_tab + sb2[:, None] - Q_TABLE) > 0
-    idx = np.arange(n)
-    other = sign_tab != up[:, None]
-    j_up = np.min(np.where((idx >= pos) & other, idx, n), axis=1)
-    j_dn = np.max(np.where((idx < pos) & other, idx, -1), axis=1)
+    j_up, j_dn = _flips(m_tab, sw2, sb2, pos)
     a = np.where(up, np.where(j_up > pos, Q_TABLE[np.maximum(j_up - 1, 0)], q0), Q_TABLE[np.maximum(j_dn, 0)])
     b = np.where(up, Q_TABLE[np.minimum(j_up, n - 1)],
                  np.where(j_dn < pos - 1, Q_TABLE[np.minimum(j_dn + 1, n - 1)], q0))
@@ -87,9 +86,34 @@ def fixed_points(phi, sw2, sb2, q0: float = 1.0):
         x = np.where(fx == 0, x, np.where((newton > a) & (newton < b), newton, 0.5 * (a + b)))
     q = np.where(f0 == 0, q0, np.where(vanished, 0.0, np.where(diverged, np.inf, x)))
     qe = np.clip(q, 1e-12, Q_CEIL)  # q* = 0: the slopes' limit q → 0
-    _, dm, e1 = _q_moments(phi, qe)
+    _, dm, e1 = moments_of(qe)
     fin = np.isfinite(q)
     return q, np.where(fin, sw2 * e1, np.nan), np.where(fin, sw2 * dm, np.nan)
+
+
+def _flips(m_tab, sw2, sb2, pos: int):
+    """For each (σ_w², σ_b²): the first table index j ≥ pos where F(Q_j) = σ_w² m_j + σ_b² − Q_j ≤ 0 (n if none)
+    and the last j < pos where F(Q_j) > 0 (−1 if none): where an upward (downward) iteration from q0 meets a
+    root. F(Q_j) ≤ 0 ⟺ σ_w² ≤ T_j = (Q_j − σ_b²)/m_j, so per distinct σ_b² a running max (min) of T turns the
+    scan into a binary search per point: O(table + points · log table), not O(points · table)."""
+    n = Q_TABLE.size
+    j_up = np.full(sw2.shape, n)
+    j_dn = np.full(sw2.shape, -1)
+    values, groups = np.unique(sb2, return_inverse=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for g, b2 in enumerate(values):
+            T = np.where(m_tab > 0, (Q_TABLE - b2) / m_tab, np.inf)
+            rows = np.flatnonzero(groups == g)
+            w = sw2[rows]
+            if pos < n:  # first j ≥ pos with T_j ≥ σ_w²
+                run_max = np.maximum.accumulate(T[pos:])
+                i = np.searchsorted(run_max, w, side="left")
+                j_up[rows] = np.where(i < n - pos, pos + i, n)
+            if pos > 0:  # last j < pos with T_j < σ_w² (scanning down from pos − 1)
+                run_min = np.minimum.accumulate(T[:pos][::-1])
+                i = np.searchsorted(-run_min, -w, side="right")
+                j_dn[rows] = np.where(i < pos, pos - 1 - i, -1)
+    return j_up, j_dn
 
 
 def depth_scale(slope):
