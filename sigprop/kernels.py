@@ -608,6 +608,12 @@ def _tail_terms(tail):
 _UNROLL_MAX = 0  # orders up to this are unrolled in Python; beyond, scanned (unrolling compiles slowly)
 
 
+def _powers(c, n: int) -> np.ndarray:
+    """``c^j`` for j < n (NumPy), shape c.shape + (n,): one C-level cumulative product (a Vandermonde matrix)."""
+    c = np.asarray(c, dtype=float)
+    return np.vander(c.ravel(), n, increasing=True).reshape(c.shape + (n,))
+
+
 def series_gap(b, tail, d):
     """``Σ_k b_k (1 − c^k) + tail`` with ``c = 1 − d``, by ``s_{k+1} = d + c s_k`` (no cancellation).
 
@@ -620,7 +626,7 @@ def series_gap(b, tail, d):
         # Σ_k b_k (1 − c^k) = d Σ_j B_j c^j with B_j = Σ_{k>j} b_k ≥ 0 (1 − c^k = d Σ_{j<k} c^j): Horner on
         # positive coefficients, no cancellation for c ≥ 0
         tails = np.cumsum(b[::-1])[::-1][1:]
-        acc = d * np.polynomial.polynomial.polyval(c, tails) if tails.size else np.zeros_like(d)
+        acc = d * (_powers(c, tails.size) @ tails) if tails.size else np.zeros_like(d)
     elif b.shape[0] <= _UNROLL_MAX:
         s, acc = jnp.zeros_like(d), jnp.zeros_like(d)
         for k in range(1, b.shape[0]):
@@ -642,7 +648,7 @@ def series_slope(b, tail, c):
     c = _as_float(xp, c)
     kb = b * xp.arange(b.shape[0])
     if xp is np:
-        acc = np.polynomial.polynomial.polyval(c, kb[1:]) if kb.shape[0] > 1 else np.zeros_like(c)
+        acc = _powers(c, kb.shape[0] - 1) @ kb[1:] if kb.shape[0] > 1 else np.zeros_like(c)
     elif b.shape[0] <= _UNROLL_MAX:
         acc = jnp.zeros_like(c)
         for k in range(b.shape[0] - 1, 0, -1):
