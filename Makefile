@@ -65,8 +65,8 @@ $(STAMP_DOCS): pyproject.toml | $(BIN)/python
 	@touch $@
 
 app: $(STAMP_APP)
-	@echo "sigprop dashboard: http://localhost:$(PORT)/serve  (Ctrl-C stops it)"
-	$(BIN)/panel serve app/serve.py --port $(PORT) --address $(ADDRESS) --num-procs $(NUM_PROCS) \
+	@echo "sigprop dashboard: http://localhost:$(PORT)/app  (Ctrl-C stops it)"
+	$(BIN)/panel serve app --port $(PORT) --address $(ADDRESS) --num-procs $(NUM_PROCS) \
 		$(ORIGIN_FLAGS) $(WARM) $(SERVE_ARGS)
 
 lint: $(STAMP_TEST)
@@ -87,7 +87,7 @@ bench: $(STAMP_TEST)
 
 docs: $(STAMP_DOCS)
 	rm -rf $(BUILD)/docs
-	$(BIN)/pdoc --math --output-directory $(BUILD)/docs sigprop sigprop_app '!sigprop_app.serve'
+	$(BIN)/pdoc --math --output-directory $(BUILD)/docs sigprop sigprop_app '!sigprop_app.main'
 	@echo "API reference: $(BUILD)/docs/index.html"
 
 clean:

@@ -1,4 +1,4 @@
-"""sigprop_app: the Panel/HoloViews dashboard over :mod:`sigprop` (``panel serve app/serve.py``).
+"""sigprop_app: the Panel/HoloViews dashboard over :mod:`sigprop` (``panel serve app``, served at ``/app``).
 
 >>> from sigprop_app import Dashboard, Configuration, plots
 >>> Dashboard()                                     # inline in a notebook

@@ -8,7 +8,7 @@
    C-map curve's ColumnDataSource `data` change stops it. Moves between depth stops already visited
    (cached) and to stops never visited (the engine computes the new depth); then the DKS configuration's ζ
    slider, whose every move is a new value (a new DKS solve and new curves, no compilation).
-3. Server start -> first page usable: `panel serve app/serve.py --warm` started; /liveness; first page
+3. Server start -> first page usable: `panel serve app --warm` started; /liveness; first page
    with its widgets rendered; every default curve drawn. Once with an empty JAX compilation cache, then
    restarted on the cache the first run filled (what a lecturer restarting `make app` sees).
 Targets (issue 4): 1 ≤ 16 ms; 2 ≤ 100 ms median, ≤ 250 ms p95; 3 ≤ 5 s.

@@ -1,4 +1,4 @@
-"""Fixtures for the dashboard tests: a `panel serve app/serve.py` subprocess, Debian's chromium for
+"""Fixtures for the dashboard tests: a `panel serve app` subprocess, Debian's chromium for
 pytest-playwright, console-error capture and checked screenshots (saved under build/screenshots)."""
 
 from __future__ import annotations
@@ -68,12 +68,12 @@ def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = N
 
 
 class Server:
-    """A `panel serve app/serve.py` subprocess on a free port (stopped by PID)."""
+    """A `panel serve app` subprocess (the directory app: /app) on a free port (stopped by PID)."""
 
     def __init__(self, warm: bool = True, extra: tuple[str, ...] = (), env: dict | None = None):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.url = f"{self.base}/serve"
+        self.url = f"{self.base}/app"
         BUILD.mkdir(exist_ok=True)
         self.log_path = BUILD / f"app-server-{self.port}.log"
         cmd = [
@@ -81,7 +81,7 @@ class Server:
             "-m",
             "panel",
             "serve",
-            str(ROOT / "app" / "serve.py"),
+            str(ROOT / "app"),
             "--port",
             str(self.port),
             "--address",

@@ -1,4 +1,4 @@
-"""The dashboard in a real browser (Debian chromium through Playwright) against `panel serve app/serve.py`."""
+"""The dashboard in a real browser (Debian chromium through Playwright) against `panel serve app` (served at /app)."""
 
 from __future__ import annotations
 

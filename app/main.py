@@ -1,4 +1,5 @@
-"""Entry point of ``panel serve app/serve.py`` (``make app``): one Dashboard per browser session."""
+"""Entry point of ``panel serve app`` (Bokeh's directory-app format: this ``main.py`` is served at ``/app``;
+``make app``): one Dashboard per browser session. The package itself is imported as ``sigprop_app``."""
 
 import panel as pn
 
