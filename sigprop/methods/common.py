@@ -30,14 +30,6 @@ def _finite(name: str, value, *, positive=False, nonneg=False) -> float:
     return v
 
 
-def _kinks(phi: Activation):
-    """x positions of kinks for the quadrature: () for smooth φ, None if unknown."""
-    if phi.smooth:
-        return ()
-    k = phi.kernel_kinks
-    return None if k is None else tuple(float(v) for v in k)
-
-
 @lru_cache(maxsize=256)
 def _is_odd(phi: Activation) -> bool:
     x = np.r_[np.linspace(0.05, 6.0, 40), 0.731, 2.377]
