@@ -52,7 +52,7 @@ _WHERE = {
     **dict.fromkeys(("EOCResult", "InitResult", "LooksLinearResult", "PhaseDiagram", "ShapingResult", "dks", "eoc",
                      "looks_linear", "min_depth_for_eta", "phase_diagram", "standard", "tat"), "methods"),
     **dict.fromkeys(("Dense", "LayerNorm", "Network", "Residual", "Serial", "Sum", "c_deviation_bound",
-                     "concatenate", "mlp", "modified_resnet", "resnet"), "network"),
+                     "concatenate", "mlp", "modified_resnet", "resnet", "theorem13_bounds"), "network"),
     **dict.fromkeys(("NTKResult", "circle_cosines", "ntk", "ntk_bound", "ntk_condition_numbers"), "ntk"),
 }
 
@@ -107,5 +107,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         mlp,
         modified_resnet,
         resnet,
+        theorem13_bounds,
     )
     from .ntk import NTKResult, circle_cosines, ntk, ntk_bound, ntk_condition_numbers  # noqa: F401

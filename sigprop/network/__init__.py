@@ -23,12 +23,14 @@ from .network import (
     SETTLED_RTOL,
     Network,
     c_deviation_bound,
+    theorem13_bounds,
 )
 from .propagate import bucket
 from .sums import Residual, Sum, concatenate
 
 __all__ = [
     "Dense", "LayerNorm", "Network", "RESNET_CONFIGS", "Residual", "Serial", "Sum", "Unit", "c_deviation_bound",
+    "theorem13_bounds",
     "concatenate", "mlp", "modified_resnet", "resnet",
     "INTERPOLATE_ATOL", "INTERPOLATE_MIN_POINTS", "MAX_DEPTH", "Q_FLOOR", "SETTLED_RTOL", "bucket",
 ]

@@ -112,6 +112,9 @@ class DenseSlot:
         elif mode == "d":
             q_out, d_out, entry = _gap(kern, cache[self.j], q, d, sw2, q_out)
             cache = {**cache, self.j: entry}
+        elif mode == "tangent":  # d = (1 − c, t): t ← t·C'(c) with C'(c) = σ_w² q E[φ'(u)φ'(v)] / Q(q)
+            xp = _ns(q, d)
+            d_out = xp.stack([sw2 * kern.gap(q, d[0]) / q_out, d[1] * sw2 * q * kern.dot_cross(q, 1.0 - d[0]) / q_out])
         else:  # "slope": the tangent of d at d = 0, multiplied by C'(1) = σ_w² q E[φ'²] / Q(q)
             d_out = d * sw2 * q * kern.dot_second_moment(q) / q_out
         if isinstance(cache, NumpyMemo):

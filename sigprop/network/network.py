@@ -212,6 +212,26 @@ class Network:
         c = np.atleast_1d(check_array("c", c, -1.0, 1.0))
         return _finite(np.asarray(self._run(q, 1.0 - c, "d", True)[3]), "1 − c trajectory")
 
+    def c_slope(self, c, q: float = 1.0):
+        """C_f'(c) = dC_f/dc at each c ∈ [−1, 1]: the chain rule through the units (t ← t·C'(c_l) at a layer,
+        ``Σ wᵢ² qᵢ tᵢ / q`` at a sum), carried with the cosine in one fold."""
+        c = check_array("c", c, -1.0, 1.0)
+        d0 = np.stack([1.0 - c.ravel(), np.ones(c.size)])
+        out = np.asarray(self._run(q, d0, "tangent", False)[1])[1].reshape(c.shape)
+        return _out(_finite(out, "C_f'(c)"))
+
+    def theorem13(self, q: float = 1.0, points: int = 2001) -> dict:
+        """Martens et al. 2021 (arXiv:2110.01765) Theorem 13 for this network, next to the measured values.
+
+        Bounds (:func:`theorem13_bounds`) from C_f'(0), C_f'(1) and C_f(0); measured: max |C_f(c) − c| and
+        max |C_f'(c) − 1| on ``points`` equally spaced c ∈ [−1, 1] (a lower estimate of the maxima)."""
+        grid = np.linspace(-1.0, 1.0, int(points))
+        slopes = np.asarray(self.c_slope(grid, q))
+        out = theorem13_bounds(float(self.c_slope(0.0, q)), self.c_slope_at_1(q), self.c_at_0(q))
+        out["max |C_f(c) - c|"] = float(np.max(np.abs(np.asarray(self.c_map(grid, q)) - grid)))
+        out["max |C_f'(c) - 1|"] = float(np.max(np.abs(slopes - 1.0)))
+        return out
+
     def c_slope_at_1(self, q: float = 1.0) -> float:
         """C_f'(1) = ∏ of per-layer C'(1) through the architecture (chain rule, exact)."""
         return float(_finite(self._run(q, np.ones(1), "slope", False)[1][0], "C_f'(1)"))
@@ -271,3 +291,27 @@ def c_deviation_bound(slope_at_1: float, c_at_0: float) -> float:
         raise ConfigurationError(f"c_deviation_bound needs finite C_f'(1) and C_f(0), got {slope}, {c0}")
     return min(2.0, max(0.0, 2.0 * (slope - 1.0) + 4.0 * c0))
 
+
+#: |C_f(0)| up to which a network counts as having C_f(0) = 0 for Theorem 13's extra bounds (DKS meets C(0) = 0
+#: to rounding)
+C0_ZERO_ATOL = 1e-12
+
+
+def theorem13_bounds(slope_at_0: float, slope_at_1: float, c_at_0: float) -> dict:
+    """Theorem 13 of Martens et al. 2021 (arXiv:2110.01765, as stated in theory.md §9) for any (sub)network f:
+
+        (1/4)(1 − C_f'(0)) ≤ max_c |C_f(c) − c| ≤ 2(1 − C_f'(0)),
+        max_c |C_f'(c) − 1| ≤ 2(1 − C_f'(0)) + (C_f'(1) − 1),
+
+    and, if C_f(0) = 0 (here |C_f(0)| ≤ C0_ZERO_ATOL), also max |C_f(c) − c| ≤ 2(C_f'(1) − 1) and
+    max |C_f'(c) − 1| ≤ 3(C_f'(1) − 1). (With C_f(c) = Σ b_k c^k, b_k ≥ 0, Σ b_k = 1: C_f'(0) = b_1.)"""
+    s0, s1, c0 = float(slope_at_0), float(slope_at_1), float(c_at_0)
+    if not all(math.isfinite(v) for v in (s0, s1, c0)):
+        raise ConfigurationError(f"theorem13_bounds needs finite C_f'(0), C_f'(1), C_f(0), got {s0}, {s1}, {c0}")
+    out = {"C_f'(0)": s0, "C_f'(1)": s1, "C_f(0)": c0,
+           "deviation lower": 0.25 * (1.0 - s0), "deviation upper": 2.0 * (1.0 - s0),
+           "slope deviation upper": 2.0 * (1.0 - s0) + (s1 - 1.0)}
+    if abs(c0) <= C0_ZERO_ATOL:
+        out["deviation upper (C_f(0) = 0)"] = 2.0 * (s1 - 1.0)
+        out["slope deviation upper (C_f(0) = 0)"] = 3.0 * (s1 - 1.0)
+    return out

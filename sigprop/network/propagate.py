@@ -3,8 +3,9 @@
 Every unit's ``slot`` is a small frozen object whose ``apply(kernels, scales, q, d, cache, mode)`` is traced:
 the structure (which kernel each layer uses, the nesting of branches) is compiled, and every number — σ_w², σ_b²,
 sum weights, the run lengths, the kernels' own numbers (pytrees) — is data, so one compilation serves every
-depth, σ and DKS/TAT transform of a structure. Modes: ``"q"`` (variances only), ``"d"`` (1 − c) and
-``"slope"`` (the tangent of d at d = 0, i.e. C'(1)).
+depth, σ and DKS/TAT transform of a structure. Modes: ``"q"`` (variances only), ``"d"`` (1 − c),
+``"slope"`` (the tangent of d at d = 0, i.e. C'(1)) and ``"tangent"`` (d = (1 − c, t): t carries dC/dc at
+any c; sums and LayerNorm act on both rows alike, since they are linear in d).
 """
 
 from __future__ import annotations
