@@ -108,6 +108,11 @@ def dks_conditions(phi, alpha, beta, smooth=(SMOOTH_NODES, 10)):
     """DKS at (α, β), with δ = −E[φ(αz + β)] (so C(0) = 0) and γ from Q(1) = 1:
     ``(Q'(1), C'(1)), (γ, δ)``, each an array of α's shape."""
     z, w, (f0, f1) = moments(phi, alpha, beta, 1, smooth)
+    return dks_conditions_from_values(z, w, alpha, f0, f1)
+
+
+def dks_conditions_from_values(z, w, alpha, f0, f1):
+    """:func:`dks_conditions` from φ(αz + β) and φ'(αz + β) on the rule (z, w)."""
     m = np.sum(w * f0, axis=-1)
     s = f0 - m[..., None]
     g2 = 1.0 / np.sum(w * s * s, axis=-1)

@@ -19,7 +19,8 @@ import numpy as np
 from scipy import optimize
 
 from ..errors import ConfigurationError, UnachievableError
-from ..local_maps import moments
+from ..local_maps import SMOOTH_NODES, moments
+from ..quadrature import hermite_functions, scaled_weights
 from .common import _as_activation, _finite, _is_homogeneous
 from .results import EOCResult, _frozen
 
@@ -30,13 +31,18 @@ Q_TABLE = np.geomspace(Q_FLOOR, Q_CEIL, 373)
 _NEWTON = 8
 
 
-def _q_moments(phi, q):
-    """``E[φ(√q z)²]``, its q-derivative ``E[φ φ' z]/√q`` and ``E[φ'(√q z)²]``, for an array of q."""
+def _q_moments(phi, q, smooth=(SMOOTH_NODES, 10), hermite: int = 0):
+    """``E[φ(√q z)²]``, its q-derivative ``E[φ φ' z]/√q`` and ``E[φ'(√q z)²]``, for an array of q; with
+    ``hermite = K`` also the Hermite coefficients ``a_k = E[φ(√q z) He_k(z)/√k!]``, k < K (last axis)."""
     q = np.asarray(q, dtype=float)
     sq = np.sqrt(q)
-    z, w, (f0, f1) = moments(phi, sq, np.zeros_like(sq), 1)
+    z, w, (f0, f1) = moments(phi, sq, np.zeros_like(sq), 1, smooth)
     with np.errstate(all="ignore"):
-        return np.sum(w * f0 * f0, -1), np.sum(w * f0 * f1 * z, -1) / sq, np.sum(w * f1 * f1, -1)
+        out = (np.sum(w * f0 * f0, -1), np.sum(w * f0 * f1 * z, -1) / sq, np.sum(w * f1 * f1, -1))
+        if hermite:
+            a = np.einsum("...n,k...n->...k", scaled_weights(z, w, xp=np) * f0, hermite_functions(z, hermite, xp=np))
+            out += (a,)
+    return out
 
 
 @lru_cache(maxsize=128)

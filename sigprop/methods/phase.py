@@ -20,9 +20,8 @@ from scipy.interpolate import CubicSpline
 
 from ..activations import Activation
 from ..errors import ConfigurationError
-from ..local_maps import moments
 from .common import _as_activation, _finite
-from .eoc import Q_CEIL, Q_FLOOR, depth_scale, fixed_points
+from .eoc import Q_CEIL, Q_FLOOR, _q_moments, depth_scale, fixed_points
 
 #: smooth rule for the phase diagram (display): 8 nodes per unit panel on [−8, 8]
 _RULE = (8, 8)
@@ -32,26 +31,9 @@ EXACT_POINTS = 5000
 _TABLE_POINTS = 2401
 
 
-def _hermite(z, order):
-    """``He_k(z)/√k!`` for k < order, shape (order, *z.shape); ``h_{k+1} = (z h_k − √k h_{k−1})/√(k+1)``
-    (no overflow for order ≤ 64 at the |z| ≤ 16 of the rules used here)."""
-    out = np.empty((order, *np.shape(z)))
-    out[0] = 1.0
-    out[1] = z
-    for k in range(1, order - 1):
-        out[k + 1] = (z * out[k] - math.sqrt(k) * out[k - 1]) / math.sqrt(k + 1)
-    return out
-
-
 def _exact_moments(phi, q):
-    """(E[φ²], dE[φ²]/dq, E[φ'²], a_k (k < 32)) of φ(√q z) for an array of q, by quadrature."""
-    q = np.asarray(q, dtype=float)
-    sq = np.sqrt(q)
-    z, w, (f0, f1) = moments(phi, sq, np.zeros_like(sq), 1, smooth=_RULE)
-    with np.errstate(all="ignore"):
-        m, dm, e1 = np.sum(w * f0 * f0, -1), np.sum(w * f0 * f1 * z, -1) / sq, np.sum(w * f1 * f1, -1)
-        a = np.einsum("...n,k...n->...k", w * f0, _hermite(z, _HERMITE_ORDER))
-    return m, dm, e1, a
+    """(E[φ²], dE[φ²]/dq, E[φ'²], a_k (k < 32)) of φ(√q z) for an array of q, by quadrature (display rule)."""
+    return _q_moments(phi, q, _RULE, _HERMITE_ORDER)
 
 
 @lru_cache(maxsize=16)

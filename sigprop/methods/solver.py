@@ -35,7 +35,7 @@ import numpy as np
 from scipy import optimize
 
 from ..activations import Activation
-from ..local_maps import COARSE, SMOOTH_NODES, dks_conditions, rule, tat_conditions
+from ..local_maps import COARSE, SMOOTH_NODES, dks_conditions, dks_conditions_from_values, rule, tat_conditions
 from .common import _LOCAL, _PATHS, _is_odd
 
 ROOT_TOL = 1e-12  # max |residual| of an accepted root
@@ -81,12 +81,8 @@ def _leaky_dks_stats(_phi, p, smooth=None):
     f0 = np.where(pos, y, s[..., None] * y)
     f1 = np.where(pos, 1.0, s[..., None] * np.ones_like(y))
     with np.errstate(all="ignore"):
-        m = np.sum(w * f0, -1)
-        c = f0 - m[..., None]
-        g2 = 1.0 / np.sum(w * c * c, -1)
-        q_slope = g2 * np.sum(w * c * f1 * z, -1)
-        c_slope = g2 * np.sum(w * f1 * f1, -1)
-    return np.stack([q_slope, c_slope], -1), np.stack([s, beta, np.sqrt(g2), -m], -1)
+        (q_slope, c_slope), (gamma, delta) = dks_conditions_from_values(z, w, 1.0, f0, f1)
+    return np.stack([q_slope, c_slope], -1), np.stack([s, beta, gamma, delta], -1)
 
 
 _STATS = {"dks": _dks_stats, "tat": _tat_stats, "dks_leaky": _leaky_dks_stats}

@@ -90,16 +90,18 @@ class Network:
             start += times
         return np.asarray(out)
 
-    def _numpy(self, kernels) -> bool:
-        """Whether to fold in NumPy: a modest depth, and kernels that evaluate NumPy inputs in NumPy."""
-        return self.depth <= NUMPY_MAX_DEPTH and all(k.numpy_ok for k in kernels)
+    def _numpy(self) -> bool:
+        """Whether to fold in NumPy: a modest depth, and activations whose kernels evaluate NumPy inputs in NumPy
+        (a closed form, or a NumPy jet for the Mehler series)."""
+        return self.depth <= NUMPY_MAX_DEPTH and all(phi.has_closed_form or phi.jet is not None
+                                                     for phi in self.activations)
 
     def _propagate(self, kernels, mode: str, record: bool, q0, d0, q_traj=None):
         index = {phi: j for j, phi in enumerate(self.activations)}
         scales: list[float] = []
         units = tuple(slot for slot, _ in self.body.slot(index, scales).runs)
         times = [t for _, t in self.body.runs]
-        if self._numpy(kernels):
+        if self._numpy():
             q, d, qs, ds = propagate_numpy(units, kernels, mode, record, times, np.asarray(scales, dtype=float),
                                            float(q0), np.asarray(d0, dtype=float))
             return (q, d, qs, ds) if record else (q, d)
@@ -116,8 +118,7 @@ class Network:
 
     def _x64(self):
         """JAX's 64-bit mode for a jitted fold; nothing for a NumPy one (no JAX import)."""
-        kernels = self._kernels(1.0)
-        return contextlib.nullcontext() if self._numpy(kernels) else x64()
+        return contextlib.nullcontext() if self._numpy() else x64()
 
     def _run(self, q0: float, d0, mode: str, record: bool):
         """Propagate (q0, d0); with ``record``, also return the state after every unit."""

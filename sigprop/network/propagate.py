@@ -59,13 +59,9 @@ def propagate_numpy(slots, kernels, mode, record, times, scales, q0, d0):
     return q, d, None, None
 
 
+@lru_cache(maxsize=1)
 def jitted_propagate():
     """The jitted fold (created, and JAX imported, on first use)."""
-    return _jitted_propagate()
-
-
-@lru_cache(maxsize=1)
-def _jitted_propagate():
     from ..kernels import enable_jax
 
     enable_jax()
