@@ -289,8 +289,15 @@ def derivatives(jet_fn: Callable[[Jet], Jet], x) -> tuple[np.ndarray, np.ndarray
     x = np.asarray(x, dtype=float)
     if isinstance(jet_fn, Lifted):
         with np.errstate(over="ignore", under="ignore"):
-            return tuple(np.broadcast_to(np.asarray(a, dtype=float), x.shape) for a in jet_fn.rule(x))
+            return tuple(_full(a, x.shape) for a in jet_fn.rule(x))
     out = jet_fn(Jet.variable(x))
     if not isinstance(out, Jet):  # a constant
-        return np.broadcast_to(np.asarray(out, dtype=float), x.shape), np.zeros_like(x), np.zeros_like(x)
-    return tuple(np.broadcast_to(np.asarray(a, dtype=float), x.shape) for a in (out.v, out.d1, out.d2))
+        return _full(out, x.shape), np.zeros_like(x), np.zeros_like(x)
+    return tuple(_full(a, x.shape) for a in (out.v, out.d1, out.d2))
+
+
+def _full(a, shape):
+    """``a`` as a float64 array of ``shape`` (broadcast only where a rule returned a constant)."""
+    if type(a) is np.ndarray and a.shape == shape and a.dtype == np.float64:
+        return a
+    return np.broadcast_to(np.asarray(a, dtype=float), shape)

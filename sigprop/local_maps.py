@@ -91,7 +91,11 @@ def moments(phi, alpha, beta, order: int = 1, smooth=(SMOOTH_NODES, 10)):
 
     ``phi`` is an :class:`~sigprop.activations.Activation` (its own transform is applied first)."""
     alpha, beta = np.broadcast_arrays(np.asarray(alpha, dtype=float), np.asarray(beta, dtype=float))
-    z, w = rule(_kinks(phi), alpha, beta, smooth)
+    kinks = _kinks(phi)
+    if kinks == ():  # one rule for every (α, β): left unbroadcast (the arithmetic below broadcasts it)
+        z, w = smooth_rule(*smooth)
+    else:
+        z, w = rule(kinks, alpha, beta, smooth)
     f0, f1, f2 = phi.derivatives(alpha[..., None] * z + beta[..., None])
     return z, w, (f0, f1, f2)[: order + 1]
 
@@ -113,6 +117,13 @@ def dks_conditions(phi, alpha, beta, smooth=(SMOOTH_NODES, 10)):
 
 def dks_conditions_from_values(z, w, alpha, f0, f1):
     """:func:`dks_conditions` from φ(αz + β) and φ'(αz + β) on the rule (z, w)."""
+    if w.ndim == 1:  # one rule for all (α, β): contractions as matrix-vector products
+        m = f0 @ w
+        s = f0 - m[..., None]
+        g2 = 1.0 / ((s * s) @ w)
+        q_slope = g2 * alpha * ((s * f1) @ (w * z))
+        c_slope = g2 * alpha**2 * ((f1 * f1) @ w)
+        return (q_slope, c_slope), (np.sqrt(g2), -m)
     m = np.sum(w * f0, axis=-1)
     s = f0 - m[..., None]
     g2 = 1.0 / np.sum(w * s * s, axis=-1)

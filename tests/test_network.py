@@ -319,7 +319,7 @@ def test_new_scales_and_new_transforms_reuse_the_compilation(monkeypatch):
     transform, so the two transforms here are checked to share it)."""
     from sigprop import network as network_module
 
-    monkeypatch.setattr(network_module.network, "NUMPY_MAX_DEPTH", 0)  # the jitted fold (deep networks' path)
+    monkeypatch.setattr(network_module.network, "FOLD", "jax")  # the jitted fold (deep networks' path)
     c = np.linspace(-1.0, 1.0, 11)
     tanh, relu = sp.activation("tanh"), sp.activation("relu")
     shaped = [tanh.transformed(0.5, 0.1, 2.0, 0.3), tanh.transformed(0.48, 0.08, 1.95, 0.28)]
@@ -395,7 +395,7 @@ def test_numpy_and_jitted_folds_agree(name, monkeypatch):
     net = FOLD_NETWORKS[name]()
     grid = np.linspace(-1.0, 1.0, 41)
     numpy = (net.q_trajectory(1.3), net.c_trajectory(grid, q=1.3), net.c_slope_at_1(1.3))
-    monkeypatch.setattr(network_module.network, "NUMPY_MAX_DEPTH", 0)
+    monkeypatch.setattr(network_module.network, "FOLD", "jax")
     jitted = (net.q_trajectory(1.3), net.c_trajectory(grid, q=1.3), net.c_slope_at_1(1.3))
     np.testing.assert_allclose(numpy[0], jitted[0], rtol=1e-12)
     np.testing.assert_allclose(numpy[1], jitted[1], rtol=0, atol=1e-11)

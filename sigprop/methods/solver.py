@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from functools import lru_cache
 
 import numpy as np
 from scipy import optimize
@@ -291,13 +292,16 @@ _DKS_RANGE = {"alpha": (0.0, 2.0), "beta": (-3.0, 3.0), "delta": (-3.0, 3.0), "s
 _DKS_PARAMS = {"dks": ("alpha", "beta"), "tat": ("alpha", "beta", "delta"), "dks_leaky": ("slope", "beta")}
 
 
+@lru_cache(maxsize=None)
 def _dks_starts(kind):
     names = _DKS_PARAMS[kind]
     starts = list(itertools.product(*(_DKS_ALWAYS[n] for n in names)))
     rng = np.random.RandomState(_DKS_SEED)  # the stream of dks's np.random.seed(123), without the global side effect
     while len(starts) < _DKS_TRIES:
         starts.append(tuple(rng.uniform(*_DKS_RANGE[n]) for n in names))
-    return np.asarray(starts, dtype=float)
+    starts = np.asarray(starts, dtype=float)
+    starts.flags.writeable = False  # cached: shared by every solve
+    return starts
 
 
 def _to_p(kind, raw):

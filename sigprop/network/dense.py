@@ -18,7 +18,7 @@ import numpy as np
 
 from .._lazy import Lazy
 from ..activations import Activation
-from ..kernels import _ns, interpolate, tabulate
+from ..kernels import TABLE_CELLS, SettledMap, _ns, interpolate, tabulate
 from .base import NumpyMemo, Unit
 
 jax = Lazy("jax")
@@ -108,18 +108,83 @@ class DenseSlot:
             if q_cached is None or abs(q - q_cached) > SETTLED_RTOL * q:  # as the jitted fold reuses a settled map
                 params = kern.params(q)
                 cache[self.j] = (q, params)
-            d_out = sw2 * kern.gap_with(params, q, d) / q_out
+            d_out = _physical(sw2 * kern.gap_with(params, q, d) / q_out)
         elif mode == "d":
             q_out, d_out, entry = _gap(kern, cache[self.j], q, d, sw2, q_out)
+            d_out = _physical(d_out)
             cache = {**cache, self.j: entry}
         elif mode == "tangent":  # d = (1 − c, t): t ← t·C'(c) with C'(c) = σ_w² q E[φ'(u)φ'(v)] / Q(q)
             xp = _ns(q, d)
-            d_out = xp.stack([sw2 * kern.gap(q, d[0]) / q_out, d[1] * sw2 * q * kern.dot_cross(q, 1.0 - d[0]) / q_out])
+            d_out = xp.stack([_physical(sw2 * kern.gap(q, d[0]) / q_out),
+                              d[1] * sw2 * q * kern.dot_cross(q, 1.0 - d[0]) / q_out])
         else:  # "slope": the tangent of d at d = 0, multiplied by C'(1) = σ_w² q E[φ'²] / Q(q)
             d_out = d * sw2 * q * kern.dot_second_moment(q) / q_out
         if isinstance(cache, NumpyMemo):
             return max(float(q_out), Q_FLOOR), np.asarray(d_out, dtype=float), cache
         return _ns(q_out).maximum(q_out, Q_FLOOR), d_out, cache
+
+    def numpy_run(self, kernels, scales, q, d, memo, mode, times, qs, ds):
+        """``times`` of these layers in NumPy (states appended to ``qs``/``ds`` when they are lists). Layer by layer
+        until the map stops changing: q at an exact fixed point of Q (Q(q) == q in floating point), or a kernel
+        whose gap is linear in q (only the scalar σ_w² q_l/q_{l+1} moves, and q is a scalar recursion). The rest
+        of a long run then uses closed forms ("q", "slope") or the tabulated :class:`~sigprop.kernels.SettledMap`
+        ("d"), so a depth-10,000 network costs ~10 µs a layer without compiling."""
+        kern = kernels[self.j]
+        done = 0
+        while done < times:
+            q_new, d, memo = self.apply(kernels, scales, q, d, memo, mode)
+            done += 1
+            fixed, q = q_new == q, q_new
+            if qs is not None:
+                qs.append(q)
+                ds.append(d)
+            left = times - done
+            if left >= 2 and (fixed or kern.gap_linear_in_q) and (
+                    mode in ("q", "slope") or mode == "d" and (kern.tabulable or kern.gap_linear_in_q)
+                    and left * max(np.size(d), 64) >= TABLE_CELLS):  # the table costs ~TABLE_CELLS evaluations
+                return self._settled_run(kern, scales, q, d, memo, mode, left, fixed, qs, ds)
+        return q, d, memo
+
+    def _settled_run(self, kern, scales, q, d, memo, mode, n, fixed, qs, ds):
+        sw2, sb2 = float(scales[self.k]), float(scales[self.k + 1])
+        m = kern.second_moment_factor
+        if fixed:
+            q_in = np.full(n + 1, q)
+        elif m is not None and sw2 * m != 1.0:  # affine Q: q_l = q* + r^l (q_0 − q*), r = σ_w² m
+            r = sw2 * m
+            fixed_point = sb2 / (1.0 - r)
+            q_in = np.maximum(fixed_point + r ** np.arange(n + 1.0) * (q - fixed_point), Q_FLOOR)
+        elif m is not None:  # r = 1: q_l = q_0 + l σ_b²
+            q_in = q + np.arange(n + 1.0) * sb2
+        else:  # the scalar recursion, as `apply` computes it
+            q_in = np.empty(n + 1)
+            q_in[0] = q
+            for i in range(n):
+                q = max(float(sw2 * kern.second_moment(q) + sb2), Q_FLOOR)
+                q_in[i + 1] = q
+        gain = sw2 * q_in[:-1] / q_in[1:]  # σ_w² q_l / q_{l+1}
+        if mode == "q":
+            states = None
+        elif mode == "slope":  # × C'(1) = σ_w² q E[φ'²] / Q(q) per layer (E[φ'²] constant: q fixed, or homogeneous φ)
+            factors = gain * float(kern.dot_second_moment(q_in[0]))
+            if qs is None:
+                d = d * np.prod(factors)
+            else:
+                states = np.cumprod(factors).reshape((-1,) + (1,) * np.ndim(d)) * d
+                d = states[-1]
+        else:  # "d": d ← σ_w² gap(q_l, d)/q_{l+1} = (gain_l/q_ref)·gap(q_ref, d) (q_l = q_ref, or gap ∝ q)
+            q_ref = float(q_in[0])
+            table = SettledMap(kern, kern.params(q_ref), q_ref, angle=not kern.tabulable)
+            scale = gain / q_ref
+            states = [] if qs is not None else None
+            for s in scale:
+                d = _physical(s * table(d))
+                if states is not None:
+                    states.append(d)
+        if qs is not None:
+            qs.extend(q_in[1:].tolist())
+            ds.extend([d] * n if mode == "q" else list(states))
+        return float(q_in[-1]), np.asarray(d, dtype=float), memo
 
     def settled_step(self, kernels, scales, cache, q):
         """The ``d`` update once the input variance no longer moves: per-variance work done once (``params``,
@@ -141,9 +206,16 @@ class DenseSlot:
 
         def step(qv, dv):
             q_out = sw2 * kern.second_moment(qv) + sb2
-            return jnp.maximum(q_out, Q_FLOOR), sw2 * gap(qv, dv) / q_out
+            return jnp.maximum(q_out, Q_FLOOR), _physical(sw2 * gap(qv, dv) / q_out)
 
         return step, {**cache, self.j: entry}
+
+
+def _physical(d):
+    """1 − c held in [0, 2]: a C map sends [−1, 1] into itself (|E[φ(u)φ(v)]| ≤ E[φ²] by Cauchy–Schwarz), so a
+    value outside is rounding — which a repelling fixed point (c = −1 of an odd φ in the chaotic phase, where
+    C'(−1) = C'(1) > 1) would otherwise amplify layer after layer."""
+    return _ns(d).clip(d, 0.0, 2.0)
 
 
 def _gap(kern, entry, q, d, sw2, q_out):

@@ -1,7 +1,8 @@
 """The public network object: a description (a :class:`~sigprop.network.base.Serial` of units) and every
 whole-network quantity as a fold over it.
 
-- q, 1 − c and C'(1) propagation: the JAX fold of :mod:`sigprop.network.propagate` over the units' slots;
+- q, 1 − c and C'(1) propagation: the fold of :mod:`sigprop.network.propagate` over the units' slots (NumPy,
+  with settled runs tabulated; deep structures used repeatedly tier up to the jitted fold);
 - the subnetwork maximum (DKS's semiring, :meth:`Network.subnetwork_max`) and the structure signature
   (:attr:`Network.signature`, the cache key of solved shapings): NumPy folds of the units;
 - the NTK (:mod:`sigprop.ntk`), carried in the same (q, c) state by the units' ``ntk_forward``/``ntk_backward``.
@@ -9,29 +10,31 @@ whole-network quantity as a fold over it.
 
 from __future__ import annotations
 
-import contextlib
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.interpolate import BarycentricInterpolator
 
 from ..activations import Activation
 from ..errors import ConfigurationError, DivergenceError
 from ..maps import MAX_Q, _out, check_array, x64
 from .base import Serial
 from .dense import SETTLED_RTOL, Dense
-from .propagate import bucket, jitted_propagate, propagate_numpy
+from .propagate import TIER_UP, bucket, jitted_propagate, propagate_numpy
 
 MAX_DEPTH = 100_000
 #: Network.c_map interpolates (in angle, checked against exact values) from this many points on, and accepts
 #: an interpolant whose estimated error in arccos C_f is at most INTERPOLATE_ATOL.
 INTERPOLATE_MIN_POINTS = 512
 INTERPOLATE_ATOL = 1e-10
-#: Networks up to this depth are folded in NumPy, layer by layer (no JAX import, no compile: a first call in
-#: milliseconds); deeper ones by the jitted fold (compiled once per structure, then ~2 µs a layer).
-NUMPY_MAX_DEPTH = 300
+#: Which fold runs: "auto" (NumPy, layer by layer with settled runs tabulated: no JAX import, no compile, ~10 µs a
+#: layer; networks deeper than TIER_UP_DEPTH that are used repeatedly switch to the jitted fold once it has been
+#: compiled in the background, see :class:`~sigprop.network.propagate.TierUp`), "numpy" or "jax" (always). The
+#: jitted fold also serves activations without a NumPy rule (plain JAX callables), whatever this says.
+FOLD = os.environ.get("SIGPROP_FOLD", "auto")
+TIER_UP_DEPTH = 1000
 
 
 @dataclass(frozen=True)
@@ -90,42 +93,51 @@ class Network:
             start += times
         return np.asarray(out)
 
-    def _numpy(self) -> bool:
-        """Whether to fold in NumPy: a modest depth, and activations whose kernels evaluate NumPy inputs in NumPy
-        (a closed form, or a NumPy jet for the Mehler series)."""
-        return self.depth <= NUMPY_MAX_DEPTH and all(phi.has_closed_form or phi.jet is not None
-                                                     for phi in self.activations)
+    def _numpy_capable(self) -> bool:
+        """Whether every activation's kernel evaluates NumPy inputs in NumPy (a closed form or a NumPy jet)."""
+        return all(phi.has_closed_form or phi.jet is not None for phi in self.activations)
 
     def _propagate(self, kernels, mode: str, record: bool, q0, d0, q_traj=None):
         index = {phi: j for j, phi in enumerate(self.activations)}
         scales: list[float] = []
         units = tuple(slot for slot, _ in self.body.slot(index, scales).runs)
         times = [t for _, t in self.body.runs]
-        if self._numpy():
-            q, d, qs, ds = propagate_numpy(units, kernels, mode, record, times, np.asarray(scales, dtype=float),
-                                           float(q0), np.asarray(d0, dtype=float))
-            return (q, d, qs, ds) if record else (q, d)
-        import jax.numpy as jnp
-
-        settled = jnp.asarray(self._settled(q_traj))
         buffer = bucket(self.length + 1) if record else 0
-        q, d, qs, ds = jitted_propagate()(units, kernels, mode, buffer, jnp.asarray(times), settled,
-                                          jnp.asarray(scales), jnp.asarray(q0, float), jnp.asarray(d0, float))
+        d0 = np.asarray(d0, dtype=float)
+        key = None
+        if FOLD != "jax" and self._numpy_capable():
+            if FOLD == "auto" and self.depth > TIER_UP_DEPTH and mode in ("d", "tangent"):  # (q, C'(1): closed forms)
+                key = (units, mode, buffer, d0.shape, self.activations,
+                       tuple((type(k), getattr(k, "order", None), getattr(getattr(k, "base", None), "order", None))
+                             for k in kernels))
+            if key is None or not TIER_UP.ready(key):
+                q, d, qs, ds = propagate_numpy(units, kernels, mode, record, times, np.asarray(scales, dtype=float),
+                                               float(q0), d0)
+                if key is not None:
+                    TIER_UP.used(key, lambda: self._jitted(units, kernels, mode, buffer, times, scales, q0, d0,
+                                                           q_traj))
+                return (q, d, qs, ds) if record else (q, d)
+        q, d, qs, ds = self._jitted(units, kernels, mode, buffer, times, scales, q0, d0, q_traj)
         if record:
             n = self.length + 1  # sliced in NumPy: a jnp slice would compile once per depth
             return q, d, np.asarray(qs)[:n], np.asarray(ds)[:n]
         return q, d
 
-    def _x64(self):
-        """JAX's 64-bit mode for a jitted fold; nothing for a NumPy one (no JAX import)."""
-        return contextlib.nullcontext() if self._numpy() else x64()
+    def _jitted(self, units, kernels, mode, buffer, times, scales, q0, d0, q_traj):
+        """The jitted fold (64-bit JAX inside this call only)."""
+        with x64():
+            import jax.numpy as jnp
+
+            settled = jnp.asarray(self._settled(q_traj))
+            out = jitted_propagate()(units, kernels, mode, buffer, jnp.asarray(times), settled,
+                                     jnp.asarray(scales), jnp.asarray(q0, float), jnp.asarray(d0, float))
+            return tuple(np.asarray(x) if x is not None else None for x in out)
 
     def _run(self, q0: float, d0, mode: str, record: bool):
         """Propagate (q0, d0); with ``record``, also return the state after every unit."""
-        with self._x64():
-            q_traj = self._q_path(q0)
-            out = self._propagate(self._kernels(float(np.max(q_traj))), mode, record, q0, d0, q_traj)
-            return out if record else out[:2]
+        q_traj = self._q_path(q0)
+        out = self._propagate(self._kernels(float(np.max(q_traj))), mode, record, q0, d0, q_traj)
+        return out if record else out[:2]
 
     def _q_path(self, q0: float) -> np.ndarray:
         """q after each unit; raises DivergenceError if q explodes. Re-run with a kernel sized for max q."""
@@ -147,8 +159,7 @@ class Network:
 
     def q_trajectory(self, q: float = 1.0) -> np.ndarray:
         """q_l after each unit, shape (length + 1,); row 0 is the input q."""
-        with self._x64():
-            return self._q_path(q)
+        return self._q_path(q)
 
     def q_map(self, q=1.0):
         """Final q as a function of the input q (vectorised)."""
@@ -193,6 +204,8 @@ class Network:
         d = np.concatenate([2.0 * np.sin(theta / 2) ** 2, 1.0 - c[near_one]])  # d = 1 − cos θ, then exact ones
         d_out = np.asarray(self.one_minus_c_map(d, q))
         theta_out = 2.0 * np.arcsin(np.sqrt(np.clip(d_out[: theta.size] / 2.0, 0.0, 1.0)))
+        from scipy.interpolate import BarycentricInterpolator  # (import on use: 50 ms)
+
         coarse = BarycentricInterpolator(u[::2], theta_out[::2])
         error = np.max(np.abs(coarse(u[1::2]) - theta_out[1::2]))
         if not (np.isfinite(error) and error <= INTERPOLATE_ATOL):
