@@ -184,8 +184,8 @@ def one_minus_c_map(phi, one_minus_c, q: float = 1.0, sigma_w: float = 1.0, sigm
     phi, q, sw2, sb2 = _prepare_scalar_q(phi, q, sigma_w, sigma_b)
     kern = phi.kernel(q)
     _layer_output_variance(phi, kern, q, sw2, sb2)
-    out = _evaluate("one_minus_c", kern, d, q, sw2, sb2)
-    return _out(check_finite("1 − C", out, phi.display_name))
+    out = check_finite("1 − C", _evaluate("one_minus_c", kern, d, q, sw2, sb2), phi.display_name)
+    return _out(np.clip(out, 0.0, 2.0))  # C maps [−1, 1] into itself: a value outside is rounding
 
 
 def c_map(phi, c, q: float = 1.0, sigma_w: float = 1.0, sigma_b: float = 0.0):

@@ -11,6 +11,7 @@ Orthogonal and Delta-orthogonal (convolutional) weights give the same maps at in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -24,8 +25,10 @@ from .base import NumpyMemo, Unit
 jax = Lazy("jax")
 jnp = Lazy("jax.numpy")
 
-#: a layer map made at q serves inputs within this relative distance of q (its 1 − c moves by ~this, relative)
-SETTLED_RTOL = 1e-13
+#: a layer map made at q serves inputs within this relative distance of q. Zero: only an exactly repeated q
+#: (a fixed point of Q in floating point). Even 1e-13 biases a fixed point of the C map: chaotic odd erf at
+#: L = 1000 read C_f(0) = −7.6e-12, C_f(0) = 0 exactly (issue 13).
+SETTLED_RTOL = 0.0
 #: Variances below this are held there: the C map's q → 0 limit is reached to ~1e-140 relative.
 Q_FLOOR = 1e-280
 
@@ -97,7 +100,7 @@ class DenseSlot:
 
     def apply(self, kernels, scales, q, d, cache, mode):
         """One layer on the state (q, d). In NumPy (``cache`` a :class:`NumpyMemo`) the kernel's per-variance
-        work is memoised by q; under JAX it is carried in ``cache`` and reused while q stays put."""
+        work is memoised by q (reused while q repeats exactly); under JAX it is carried in ``cache`` and reused while q stays put."""
         kern = kernels[self.j]
         sw2, sb2 = scales[self.k], scales[self.k + 1]
         q_out = sw2 * kern.second_moment(q) + sb2
@@ -148,21 +151,23 @@ class DenseSlot:
     def _settled_run(self, kern, scales, q, d, memo, mode, n, fixed, qs, ds):
         sw2, sb2 = float(scales[self.k]), float(scales[self.k + 1])
         m = kern.second_moment_factor
-        if fixed:
+        if fixed:  # (q may sit at Q_FLOOR, where Q(q) < q: the maps use the unclamped Q(q))
             q_in = np.full(n + 1, q)
-        elif m is not None and sw2 * m != 1.0:  # affine Q: q_l = q* + r^l (q_0 − q*), r = σ_w² m
-            r = sw2 * m
-            fixed_point = sb2 / (1.0 - r)
-            q_in = np.maximum(fixed_point + r ** np.arange(n + 1.0) * (q - fixed_point), Q_FLOOR)
-        elif m is not None:  # r = 1: q_l = q_0 + l σ_b²
-            q_in = q + np.arange(n + 1.0) * sb2
+            q_out = np.full(n, float(sw2 * kern.second_moment(q) + sb2))
+        elif m is not None and sw2 * m > 0:  # affine Q, q' = r q + σ_b² (r = σ_w² m): q_l = r^l q_0 + σ_b² S_l
+            r = sw2 * m  # with S_l = (r^l − 1)/(r − 1) = expm1(l log1p(δ))/δ, δ = r − 1 (exact near r = 1)
+            steps, delta = np.arange(n + 1.0), r - 1.0
+            log_r = math.log1p(delta)
+            sums = np.expm1(steps * log_r) / delta if delta != 0.0 else steps
+            q_in = np.maximum(np.exp(steps * log_r) * q + sb2 * sums, Q_FLOOR)
+            q_out = r * q_in[:-1] + sb2
         else:  # the scalar recursion, as `apply` computes it
-            q_in = np.empty(n + 1)
+            q_in, q_out = np.empty(n + 1), np.empty(n)
             q_in[0] = q
             for i in range(n):
-                q = max(float(sw2 * kern.second_moment(q) + sb2), Q_FLOOR)
-                q_in[i + 1] = q
-        gain = sw2 * q_in[:-1] / q_in[1:]  # σ_w² q_l / q_{l+1}
+                q_out[i] = float(sw2 * kern.second_moment(q) + sb2)
+                q = q_in[i + 1] = max(q_out[i], Q_FLOOR)
+        gain = sw2 * q_in[:-1] / q_out  # σ_w² q_l / Q(q_l)
         if mode == "q":
             states = None
         elif mode == "slope":  # × C'(1) = σ_w² q E[φ'²] / Q(q) per layer (E[φ'²] constant: q fixed, or homogeneous φ)
@@ -174,7 +179,7 @@ class DenseSlot:
                 d = states[-1]
         else:  # "d": d ← σ_w² gap(q_l, d)/q_{l+1} = (gain_l/q_ref)·gap(q_ref, d) (q_l = q_ref, or gap ∝ q)
             q_ref = float(q_in[0])
-            table = SettledMap(kern, kern.params(q_ref), q_ref, angle=not kern.tabulable)
+            table = SettledMap(kern, kern.params(q_ref), q_ref)
             scale = gain / q_ref
             states = [] if qs is not None else None
             for s in scale:
@@ -219,11 +224,11 @@ def _physical(d):
 
 
 def _gap(kern, entry, q, d, sw2, q_out):
-    """``1 − C(1 − d) = σ_w² gap(q, d) / Q(q)``, reusing work while q stays put (|Δq| ≤ 1e-15 q, e.g. at a
+    """``1 − C(1 − d) = σ_w² gap(q, d) / Q(q)``, reusing work while q stays put (q repeated exactly, at a
     fixed point): the kernel's per-variance ``params`` are kept, and for smooth φ the fixed map's
     ``gap(q, d)/d`` is tabulated once and interpolated (:func:`sigprop.kernels.tabulate`)."""
     q_cached, params, table, has_table = entry
-    same = jnp.abs(q - q_cached) <= 1e-15 * q
+    same = jnp.abs(q - q_cached) <= SETTLED_RTOL * q
     if not kern.tabulable:
         params = jax.lax.cond(same, lambda: params, lambda: kern.params(q))
         return q_out, sw2 * kern.gap_with(params, q, d) / q_out, (jnp.where(same, q_cached, q), params, table,

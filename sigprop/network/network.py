@@ -21,7 +21,7 @@ from ..activations import Activation
 from ..errors import ConfigurationError, DivergenceError
 from ..maps import MAX_Q, _out, check_array, x64
 from .base import Serial
-from .dense import SETTLED_RTOL, Dense
+from .dense import Q_FLOOR, SETTLED_RTOL, Dense
 from .propagate import TIER_UP, bucket, jitted_propagate, propagate_numpy
 
 MAX_DEPTH = 100_000
@@ -77,9 +77,9 @@ class Network:
         return tuple(phi.kernel(q_max) for phi in self.activations)
 
     def _settled(self, q_traj) -> np.ndarray:
-        """Per run: how many of its layers pass before q stops moving (|q_k − q_j| ≤ SETTLED_RTOL·q_j for every
-        later layer input q_k of the run, so reusing the layer map made at q_j changes each 1 − c_l by at
-        most ~SETTLED_RTOL relative); the run's length when it never does."""
+        """Per run: how many of its layers pass before q stops moving (|q_k − q_j| ≤ SETTLED_RTOL·q_j, i.e. q_k ==
+        q_j, for every later layer input q_k of the run, so the layer map made at q_j serves the rest of the
+        run); the run's length when it never does."""
         out, start = [], 0
         for unit, times in self.body.runs:
             n = times
@@ -158,8 +158,17 @@ class Network:
         return qs
 
     def q_trajectory(self, q: float = 1.0) -> np.ndarray:
-        """q_l after each unit, shape (length + 1,); row 0 is the input q."""
-        return self._q_path(q)
+        """q_l after each unit, shape (length + 1,); row 0 is the input q. Raises DivergenceError where q falls
+        below Q_FLOOR (1e-280): it is not representable there (C maps are: they reach their q → 0 limit)."""
+        qs = self._q_path(q)
+        vanished = qs <= Q_FLOOR
+        if vanished.any():
+            unit = int(np.argmax(vanished))
+            raise DivergenceError(
+                f"q vanishes: it falls below {Q_FLOOR:g} after unit {unit} of {self.length} (the forward signal "
+                "decays geometrically, e.g. σ_w²·φ'(0)² < 1 with σ_b = 0), so q and the NTK cannot be represented "
+                "past it; C maps can (they have reached their q → 0 limit). Use fewer layers, or σ_b > 0.")
+        return qs
 
     def q_map(self, q=1.0):
         """Final q as a function of the input q (vectorised)."""
