@@ -8,7 +8,8 @@ absl-py); without network access that step is skipped and the dks column reads "
 median of ``REPEATS`` fresh processes; the machine is shared and noisy, so compare the ratio column.
 Targets (the engine issue): import ≤ 0.5 s; first dks/tat at depth 100 ≤ 100 ms and ≥ 2.5× faster than dks
 cold; next depth ≤ 2 ms; first eoc ≤ 50 ms; first depth-100 c_map (201 points) ≤ 50 ms; depth-10,000 c_map
-(1,001 points) ≤ 200 ms cold, ≤ 20 ms warm (after the background compilation a second use starts); kinked DKS/TAT/EOC ≤ 200 ms and ≤ 500 MB; ResNet-101 solves ≤ 1 s.
+(1,001 points) ≤ 200 ms cold, ≤ 20 ms warm (after the background compilation that a second use
+starts); kinked DKS/TAT/EOC ≤ 200 ms and ≤ 500 MB; ResNet-101 solves ≤ 1 s.
 """
 
 from __future__ import annotations

@@ -629,7 +629,8 @@ class SettledMap:
         coef = np.stack([y0, -ym / 3 - y0 / 2 + y1 - y2 / 6, ym / 2 - y0 + y1 / 2, -ym / 6 + y0 / 2 - y1 / 2 + y2 / 6])
         # cells 0, M − 1 and M: the end cubics shifted to start at their own node, whose value they keep exactly (so
         # d = 0 and d = 2 map exactly, which the repelling fixed point c = −1 of a chaotic odd φ needs)
-        ends = [_shifted(coef[:, 0], -1.0, y[0]), _shifted(coef[:, -1], 1.0, y[m - 1]), _shifted(coef[:, -1], 2.0, y[m])]
+        ends = [_shifted(coef[:, 0], -1.0, y[0]), _shifted(coef[:, -1], 1.0, y[m - 1]),
+                _shifted(coef[:, -1], 2.0, y[m])]
         self.coef = np.concatenate([ends[0][:, None], coef, np.stack(ends[1:], axis=1)], axis=1)  # column i: cell i
         self.last = m
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from scipy import optimize
@@ -292,7 +292,7 @@ _DKS_RANGE = {"alpha": (0.0, 2.0), "beta": (-3.0, 3.0), "delta": (-3.0, 3.0), "s
 _DKS_PARAMS = {"dks": ("alpha", "beta"), "tat": ("alpha", "beta", "delta"), "dks_leaky": ("slope", "beta")}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _dks_starts(kind):
     names = _DKS_PARAMS[kind]
     starts = list(itertools.product(*(_DKS_ALWAYS[n] for n in names)))

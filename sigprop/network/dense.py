@@ -100,7 +100,8 @@ class DenseSlot:
 
     def apply(self, kernels, scales, q, d, cache, mode):
         """One layer on the state (q, d). In NumPy (``cache`` a :class:`NumpyMemo`) the kernel's per-variance
-        work is memoised by q (reused while q repeats exactly); under JAX it is carried in ``cache`` and reused while q stays put."""
+        work is memoised by q (reused while q repeats exactly); under JAX it is carried in ``cache`` and reused
+        while q stays put."""
         kern = kernels[self.j]
         sw2, sb2 = scales[self.k], scales[self.k + 1]
         q_out = sw2 * kern.second_moment(q) + sb2
