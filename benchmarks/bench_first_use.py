@@ -145,6 +145,9 @@ def median_of(python, body, base_env):
 def main():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
     env["PYTHONPATH"] = str(ROOT)
+    # bytecode as an installed package has it (pip compiles on install; a machine with PYTHONDONTWRITEBYTECODE
+    # would otherwise recompile sigprop's sources in every fresh interpreter, ~0.1 s)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "sigprop")], check=True)
     dks = dks_python()
     print(f"fresh interpreter per figure, empty JAX cache, median of {REPEATS}; dks {'0.1.2 (PyPI)' if dks else 'n/a'}")
     print(f"{'what':58s} {'sigprop':>10s} {'peak MB':>8s} {'dks':>10s} {'dks/sigprop':>12s}")

@@ -712,6 +712,8 @@ def series_gap(b, tail, d):
             return (s, acc + bk * s), None
 
         (_, acc), _ = jax.lax.scan(step, (jnp.zeros_like(d), jnp.zeros_like(d)), b[1:], unroll=16)
+    if xp is np and tail[0] == 0.0 and tail[1] == 0.0:  # smooth φ: no tail
+        return acc
     return acc + sum(w * _one_minus_power(c, d, m) for w, m in _tail_terms(tail))
 
 
@@ -728,6 +730,8 @@ def series_slope(b, tail, c):
             acc = acc * c + kb[k]
     else:
         acc, _ = jax.lax.scan(lambda acc, x: (acc * c + x, None), jnp.zeros_like(c), kb[:0:-1], unroll=16)
+    if xp is np and tail[0] == 0.0 and tail[1] == 0.0:
+        return acc
     return acc + sum(w * m * _power(c, m - 1) for w, m in _tail_terms(tail))
 
 

@@ -20,6 +20,7 @@ from .network import (
     INTERPOLATE_ATOL,
     INTERPOLATE_MIN_POINTS,
     MAX_DEPTH,
+    PARAMS_RTOL,
     SETTLED_RTOL,
     Network,
     c_deviation_bound,
@@ -32,7 +33,7 @@ __all__ = [
     "Dense", "LayerNorm", "Network", "RESNET_CONFIGS", "Residual", "Serial", "Sum", "Unit", "c_deviation_bound",
     "theorem13_bounds",
     "concatenate", "mlp", "modified_resnet", "resnet",
-    "INTERPOLATE_ATOL", "INTERPOLATE_MIN_POINTS", "MAX_DEPTH", "Q_FLOOR", "SETTLED_RTOL", "bucket",
+    "INTERPOLATE_ATOL", "INTERPOLATE_MIN_POINTS", "MAX_DEPTH", "PARAMS_RTOL", "Q_FLOOR", "SETTLED_RTOL", "bucket",
 ]
 
 

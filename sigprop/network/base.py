@@ -32,7 +32,7 @@ from ..errors import ConfigurationError
 
 class NumpyMemo(dict):
     """The ``cache`` of a NumPy propagation (no JAX): kernel index -> (q, per-variance kernel work), reused while
-    the layer's input q repeats exactly (SETTLED_RTOL = 0, as the jitted fold reuses a settled map)."""
+    the layer's input q stays within PARAMS_RTOL = 1e-13 relative (as the jitted fold reuses its params)."""
 
 
 class Unit:

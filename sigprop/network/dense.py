@@ -25,9 +25,13 @@ from .base import NumpyMemo, Unit
 jax = Lazy("jax")
 jnp = Lazy("jax.numpy")
 
-#: a layer map made at q serves inputs within this relative distance of q. Zero: only an exactly repeated q
-#: (a fixed point of Q in floating point). Even 1e-13 biases a fixed point of the C map: chaotic odd erf at
-#: L = 1000 read C_f(0) = −7.6e-12, C_f(0) = 0 exactly (issue 13).
+#: a kernel's per-variance work (``params``: a Mehler series' coefficients) made at q serves inputs within this
+#: relative distance of q: each 1 − c then moves by ~1e-13 relative, and a neutral Q map (DKS: Q(1) = 1 and
+#: Q'(1) = 1, so q random-walks by ulps) does not recompute Hermite projections every layer
+PARAMS_RTOL = 1e-13
+#: a *tabulated* layer map (settled runs) serves only an exactly repeated q (a fixed point of Q in floating
+#: point): a table made at q ≠ q' biases the fixed points of the C map (chaotic odd erf read C_f(0) = −7.6e-12
+#: with 1e-13, against 0 exactly; issue 13)
 SETTLED_RTOL = 0.0
 #: Variances below this are held there: the C map's q → 0 limit is reached to ~1e-140 relative.
 Q_FLOOR = 1e-280
@@ -109,7 +113,7 @@ class DenseSlot:
             d_out = d
         elif mode == "d" and isinstance(cache, NumpyMemo):
             q_cached, params = cache.get(self.j, (None, None))
-            if q_cached is None or abs(q - q_cached) > SETTLED_RTOL * q:  # as the jitted fold reuses a settled map
+            if q_cached is None or abs(q - q_cached) > PARAMS_RTOL * q:  # as the jitted fold reuses its params
                 params = kern.params(q)
                 cache[self.j] = (q, params)
             d_out = _physical(sw2 * kern.gap_with(params, q, d) / q_out)
@@ -229,7 +233,7 @@ def _gap(kern, entry, q, d, sw2, q_out):
     fixed point): the kernel's per-variance ``params`` are kept, and for smooth φ the fixed map's
     ``gap(q, d)/d`` is tabulated once and interpolated (:func:`sigprop.kernels.tabulate`)."""
     q_cached, params, table, has_table = entry
-    same = jnp.abs(q - q_cached) <= SETTLED_RTOL * q
+    same = jnp.abs(q - q_cached) <= (SETTLED_RTOL if kern.tabulable else PARAMS_RTOL) * q
     if not kern.tabulable:
         params = jax.lax.cond(same, lambda: params, lambda: kern.params(q))
         return q_out, sw2 * kern.gap_with(params, q, d) / q_out, (jnp.where(same, q_cached, q), params, table,

@@ -21,7 +21,7 @@ from ..activations import Activation
 from ..errors import ConfigurationError, DivergenceError
 from ..maps import MAX_Q, _out, check_array, x64
 from .base import Serial
-from .dense import Q_FLOOR, SETTLED_RTOL, Dense
+from .dense import PARAMS_RTOL, Q_FLOOR, SETTLED_RTOL, Dense
 from .propagate import TIER_UP, bucket, jitted_propagate, propagate_numpy
 
 MAX_DEPTH = 100_000
@@ -76,18 +76,24 @@ class Network:
     def _kernels(self, q_max):
         return tuple(phi.kernel(q_max) for phi in self.activations)
 
-    def _settled(self, q_traj) -> np.ndarray:
-        """Per run: how many of its layers pass before q stops moving (|q_k − q_j| ≤ SETTLED_RTOL·q_j, i.e. q_k ==
-        q_j, for every later layer input q_k of the run, so the layer map made at q_j serves the rest of the
-        run); the run's length when it never does."""
+    def _settled(self, q_traj, kernels=None) -> np.ndarray:
+        """Per run: how many of its layers pass before q stops moving (|q_k − q_j| ≤ rtol·q_j for every later layer
+        input q_k of the run, so the layer map made at q_j serves the rest of the run; rtol = SETTLED_RTOL = 0 for
+        a tabulated map, PARAMS_RTOL for reused params; 0 layers for a gap linear in q); the run's length when it
+        never does."""
         out, start = [], 0
+        kern_of = dict(zip(self.activations, kernels or ()))
         for unit, times in self.body.runs:
             n = times
-            if q_traj is not None and isinstance(unit, Dense):
+            kern = kern_of.get(unit.phi) if isinstance(unit, Dense) else None
+            if kern is not None and kern.gap_linear_in_q:  # the map moves with q only through Q(q): settled
+                n = 0
+            elif q_traj is not None and isinstance(unit, Dense):
                 s = np.asarray(q_traj[start:start + times], dtype=float)  # the inputs of the run's layers
                 hi = np.maximum.accumulate(s[::-1])[::-1]
                 lo = np.minimum.accumulate(s[::-1])[::-1]
-                ok = np.flatnonzero((hi - s <= SETTLED_RTOL * s) & (s - lo <= SETTLED_RTOL * s))
+                rtol = PARAMS_RTOL if kern is not None and not kern.tabulable else SETTLED_RTOL
+                ok = np.flatnonzero((hi - s <= rtol * s) & (s - lo <= rtol * s))
                 n = int(ok[0]) if ok.size else times
             out.append(n)
             start += times
@@ -128,7 +134,7 @@ class Network:
         with x64():
             import jax.numpy as jnp
 
-            settled = jnp.asarray(self._settled(q_traj))
+            settled = jnp.asarray(self._settled(q_traj, kernels))
             out = jitted_propagate()(units, kernels, mode, buffer, jnp.asarray(times), settled,
                                      jnp.asarray(scales), jnp.asarray(q0, float), jnp.asarray(d0, float))
             return tuple(np.asarray(x) if x is not None else None for x in out)
