@@ -20,7 +20,7 @@ from scipy.interpolate import CubicSpline
 
 from ..activations import Activation
 from ..errors import ConfigurationError
-from .common import _as_activation, _finite
+from .common import _as_activation, _finite, _is_homogeneous
 from .eoc import Q_CEIL, Q_FLOOR, _q_moments, depth_scale, fixed_points
 
 #: smooth rule for the phase diagram (display): 8 nodes per unit panel on [−8, 8]
@@ -60,7 +60,9 @@ class PhaseDiagram:
     """Fixed-point quantities on a grid; arrays have shape ``(len(sigma_b2), len(sigma_w2))`` (rows = σ_b²).
 
     ``q_star`` (inf where the Q map diverges from q0), ``chi1`` = σ_w² E[φ'(√q* z)²], ``c_star`` (1 in the
-    ordered phase), ``chi_c`` = C'(c*), ``xi_c`` = −1/log C'(c*) (∞ on the EOC), ``xi_q`` = −1/log Q'(q*).
+    ordered phase), ``chi_c`` = C'(c*), ``xi_c`` = −1/log C'(c*), ``xi_q`` = −1/log Q'(q*). ξ_c is ∞ where the
+    convergence of c is not exponential: on the EOC, at q* = 0 with σ_b = 0, and for the ReLU family at σ_b = 0
+    (there C'(1) ≡ 1 whatever χ₁ says).
     """
 
     activation: Activation
@@ -73,6 +75,10 @@ class PhaseDiagram:
     chi_c: np.ndarray
     xi_c: np.ndarray
     xi_q: np.ndarray
+
+
+#: q* at or below this (with σ_b = 0) is a variance that vanishes (reached polynomially at χ₁(0) = 1)
+VANISHED_Q = 1e-12
 
 
 def _c_star(sw2, sb2, q, second, a):
@@ -111,12 +117,18 @@ def phase_diagram(phi, sigma_w2, sigma_b2, q0: float = 1.0) -> PhaseDiagram:
         all_moments = _splined(phi)
     q, chi1, dq = fixed_points(phi, sw2, sb2, q0, q_moments=lambda v: all_moments(v)[:3])
     c_star, chi_c = np.ones_like(q), chi1.copy()
-    chaotic = np.isfinite(q) & (chi1 > 1.0)
+    chaotic = np.isfinite(q) & (chi1 > 1.0 + 1e-12)  # (within 1e-12 of 1: the EOC, c* = 1)
     if chaotic.any():
         qc = np.clip(q[chaotic], 1e-12, Q_CEIL)
         second, _, _, a = all_moments(qc)
         c_star[chaotic], chi_c[chaotic] = _c_star(sw2[chaotic], sb2[chaotic], qc, second, a)
     fin = np.isfinite(q)
+    # No exponential depth scale (ξ_c = ∞) where σ_b = 0 and q* = 0 (q decays to 0 and the C map tends to its
+    # q → 0 limit: the identity of φ's linear part, or the ReLU family's q-free arc-cosine map, C'(1) = 1), and
+    # for the ReLU family at σ_b = 0 (Q(q) ∝ q makes C'(1) = σ_w² q E[φ'²]/Q(q) ≡ 1 whatever σ_w: 1 − c_l
+    # falls like 1/l², not exponentially). χ₁ = σ_w² E[φ'²] is then not the slope of the C map.
+    marginal = fin & (sb2 == 0.0) & ((q <= VANISHED_Q) | _is_homogeneous(phi))
+    chi_c, c_star = np.where(marginal, 1.0, chi_c), np.where(marginal, 1.0, c_star)
     c_star, chi_c = np.where(fin, c_star, np.nan), np.where(fin, chi_c, np.nan)
     shape = W.shape
     return PhaseDiagram(activation=phi, sigma_w2=w2, sigma_b2=b2, q0=q0, q_star=q.reshape(shape),
