@@ -226,13 +226,15 @@ def curves(spec: Spec) -> Curves:
     constants = {"sigma_w": m.sigma_w, "sigma_b": m.sigma_b}
     if m.result is not None:
         constants.update({k: float(v) for k, v in dict(m.result.constants).items() if np.isscalar(v)})
+    if hasattr(m.result, "roots"):  # DKS/TAT: how many roots the conditions have (the one shown is dks's rule's)
+        constants["roots found"] = len(m.result.roots())
     return Curves(
         depths=tuple(u * per_unit for u in units),
         c_maps=1.0 - gaps[list(units), :n1],
         one_minus=gaps[-1, n1 + n2 :],
         layers=rows * per_unit,
         c_traj=1.0 - gaps[rows, n1 : n1 + n2],
-        q_traj=_np(net.q_trajectory(1.0))[rows],
+        q_traj=_np(net.q_trajectory(1.0, vanished="nan"))[rows],  # NaN past an underflow of q
         q_map=_np(sp.q_map(m.phi_hat, Q_GRID, sigma_w=m.sigma_w, sigma_b=m.sigma_b)),
         phi_x=_np(m.phi(X_GRID)),
         phi_hat_x=_np(m.phi_hat(X_GRID)),

@@ -63,7 +63,7 @@ def dks(phi, depth=None, network=None, zeta: float = 1.5, q_slope: float = 1.0, 
         res = shaped_from_root(
             "DKS", phi, solve(phi, "dks", (q_slope, xi), root), targets, arch,
             f"no (α, β) found with Q'(1) = {q_slope:g} and C'(1) = {xi:.10g} (ζ = {zeta:g}, {arch.describe()})",
-            "Try a smaller ζ, more depth, or q_slope closer to 1.")
+            "Try a smaller ζ, more depth, or q_slope closer to 1.", search=(phi, "dks", (q_slope, xi)))
     if arch.key is not None:
         _GLOBAL.put(gkey, res)
     return res
@@ -123,19 +123,21 @@ def _dks_leaky(phi, xi, q_slope, targets, arch, root):
             raise UnachievableError(unreachable)
         s, b, g, d = (float(v) for v in sol["c"])
     base = activation(("leaky_relu", {"negative_slope": s}))
-    return _shaping_result("DKS", phi, base, 1.0, b, g, d, dict(targets, negative_slope=s), arch)
+    return _shaping_result("DKS", phi, base, 1.0, b, g, d, dict(targets, negative_slope=s), arch,
+                           search=(activation("leaky_relu"), "dks_leaky", (q_slope, xi)))
 
 
-def shaped_from_root(method, phi, sol, targets, arch, failure: str, advice: str) -> ShapingResult:
+def shaped_from_root(method, phi, sol, targets, arch, failure: str, advice: str, search=None) -> ShapingResult:
     """The result for a local root ``sol`` of :func:`~sigprop.methods.solver.solve`, or UnachievableError
-    saying what failed, why (the solver's reason) and what to try."""
+    saying what failed, why (the solver's reason) and what to try. ``search`` = (φ, kind, local targets) lets
+    the result list the other roots (:meth:`ShapingResult.roots`)."""
     if isinstance(sol, tuple):
         raise UnachievableError(f"{method} for {phi.display_name}: {failure}; {sol[1]}. {advice}")
     a, b, g, d = (float(v) for v in sol["c"])
-    return _shaping_result(method, phi, phi, a, b, g, d, targets, arch)
+    return _shaping_result(method, phi, phi, a, b, g, d, targets, arch, search=search)
 
 
-def _shaping_result(method, phi, base, a, b, g, d, targets, arch, notes=""):
+def _shaping_result(method, phi, base, a, b, g, d, targets, arch, notes="", search=None):
     act = base.transformed(a, b, g, d)
     achieved = _achieved(base, a, b, g, d)
     consts = {"alpha": a, "beta": b, "gamma": g, "delta": d}
@@ -146,7 +148,7 @@ def _shaping_result(method, phi, base, a, b, g, d, targets, arch, notes=""):
             f"C(0) = {c0:.3g}, C'(1) = {dc1:.12g}.")
     return ShapingResult(method=method, activation=act, sigma_w=1.0, sigma_b=0.0, constants=_frozen(consts),
                          notes=(notes + " " + text).strip(), base=base, alpha=a, beta=b, gamma=g, delta=d,
-                         targets=_frozen(targets), achieved=_frozen(achieved))
+                         targets=_frozen(targets), achieved=_frozen(achieved), search=search)
 
 
 def _achieved(base: Activation, a, b, g, d) -> dict:

@@ -62,6 +62,26 @@ class ShapingResult(InitResult):
     delta: float
     targets: Mapping[str, float]
     achieved: Mapping[str, float]
+    #: (φ, kind, local targets) of the root search behind this result, for :meth:`roots`; None for closed forms
+    search: tuple | None = field(default=None, repr=False)
+
+    def roots(self) -> tuple[Mapping[str, float], ...]:
+        """Every root of the same local conditions that sigprop's searches find (the batched multistart grid,
+        each polished; mirrored roots of an odd φ counted once), this result's own first: read-only mappings
+        with keys alpha, beta, gamma, delta (negative_slope, beta, gamma, delta for leaky ReLU). Closed-form
+        shapings (ReLU, the β = 0 leaky ReLU) have one. Computed on first call (~10–50 ms), then cached."""
+        mine = (self.alpha, self.beta, self.gamma, self.delta)
+        if self.search is None:
+            rows = [mine]
+        else:
+            from .solver import all_roots
+
+            phi, kind, targets = self.search
+            rows = all_roots(phi, kind, targets, first=(self.constants.get("negative_slope", self.alpha),
+                                                        *mine[1:]))
+        names = ("negative_slope" if self.search and self.search[1] == "dks_leaky" else "alpha",
+                 "beta", "gamma", "delta")
+        return tuple(_frozen(dict(zip(names, row))) for row in rows)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -345,6 +345,27 @@ def solve_dks_rule(phi: Activation, kind: str, targets: tuple[float, ...]):
                   f"no root was found from any of dks's {_DKS_TRIES} starts")
 
 
+def all_roots(phi: Activation, kind: str, targets: tuple[float, ...], first=None) -> np.ndarray:
+    """Every distinct root of the local conditions that the searches find and the rules accept: the batched
+    grid of :func:`_multistart` (each root polished on the default rule) and, given, ``first`` (the root a
+    method returned, kept first). Rows (α, β, γ, δ) ((s, β, γ, δ) for leaky ReLU), mirrored roots of an odd φ
+    counted once, two roots the same when every constant agrees to 1e-7 relative."""
+    key = (phi, kind, targets, "all")
+    hit = _LOCAL.get(key)
+    if hit is None:
+        with np.errstate(all="ignore"):
+            _, hit, _ = _multistart(phi, kind, targets)
+        _LOCAL.put(key, hit)
+    rows = ([] if first is None else [np.asarray(first, dtype=float)]) + list(hit)
+    out, seen = [], []
+    for row in rows:
+        canon = _canonical(phi, kind, np.zeros((1, len(_DKS_PARAMS[kind]))), row[None])[1][0]
+        if not any(np.all(np.abs(canon - c) <= 1e-7 * np.maximum(1.0, np.abs(c))) for c in seen):
+            out.append(row)
+            seen.append(canon)
+    return np.asarray(out, dtype=float).reshape(-1, 4)
+
+
 def solve(phi: Activation, kind: str, targets: tuple[float, ...], root: str = "dks"):
     """The root of the local conditions by the rule ``root`` (``"dks"`` or ``"continuation"``)."""
     if root == "dks":

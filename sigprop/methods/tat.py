@@ -97,7 +97,8 @@ def tat(phi, depth=None, network=None, eta: float | None = None, tau: float | No
         res = shaped_from_root(
             "TAT", phi, solve(phi, "tat", (1.0, 1.0, t_curv), root), {"tau": tau, "local C''(1)": t_curv}, arch,
             f"no (α, β, δ) with |α|·γ < 2 gives Q'(1) = 1, C'(1) = 1, C''(1) = {t_curv:.6g} (τ = {tau:g}, "
-            f"{arch.describe()})", "Try a smaller τ, more depth, or another activation.")
+            f"{arch.describe()})", "Try a smaller τ, more depth, or another activation.",
+            search=(phi, "tat", (1.0, 1.0, t_curv)))
     if arch.key is not None:
         _GLOBAL.put(gkey, res)
     return res

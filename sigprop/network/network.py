@@ -163,13 +163,18 @@ class Network:
             q_max = new_max
         return qs
 
-    def q_trajectory(self, q: float = 1.0) -> np.ndarray:
-        """q_l after each unit, shape (length + 1,); row 0 is the input q. Raises DivergenceError where q falls
-        below Q_FLOOR (1e-280): it is not representable there (C maps are: they reach their q → 0 limit)."""
+    def q_trajectory(self, q: float = 1.0, *, vanished: str = "raise") -> np.ndarray:
+        """q_l after each unit, shape (length + 1,); row 0 is the input q. Where q falls below Q_FLOOR (1e-280)
+        it is not representable (C maps are: they reach their q → 0 limit): ``vanished="raise"`` raises
+        DivergenceError, ``"nan"`` returns NaN from there on (for plots)."""
+        if vanished not in ("raise", "nan"):
+            raise ConfigurationError(f'vanished must be "raise" or "nan", got {vanished!r}')
         qs = self._q_path(q)
-        vanished = qs <= Q_FLOOR
-        if vanished.any():
-            unit = int(np.argmax(vanished))
+        below = qs <= Q_FLOOR
+        if below.any() and vanished == "nan":
+            return np.where(np.cumsum(below) > 0, np.nan, qs)
+        if below.any():
+            unit = int(np.argmax(below))
             raise DivergenceError(
                 f"q vanishes: it falls below {Q_FLOOR:g} after unit {unit} of {self.length} (the forward signal "
                 "decays geometrically, e.g. σ_w²·φ'(0)² < 1 with σ_b = 0), so q and the NTK cannot be represented "
