@@ -130,7 +130,9 @@ class Model:
     sigma_b: float
 
 
-def _build_network(spec: Spec, phi, sigma_w: float, sigma_b: float):
+def _build_network(spec: Spec, phi, sigma_w: float, sigma_b: float, init=None):
+    """The network of a configuration; ``init`` only for Looks-Linear (mirrored CReLU layers: the identity's
+    C maps but their own NTK, so they are not Dense layers of φ̂ = identity)."""
     if spec.architecture == "residual":
         blocks, per_block = (1, 1) if spec.depth == 1 else (spec.depth // 2, 2)
         return sp.resnet(
@@ -140,8 +142,9 @@ def _build_network(spec: Spec, phi, sigma_w: float, sigma_b: float):
             layers_per_block=per_block,
             sigma_w=sigma_w,
             sigma_b=sigma_b,
+            init=init,
         )
-    return sp.mlp(phi, depth=spec.depth, sigma_w=sigma_w, sigma_b=sigma_b)
+    return sp.mlp(phi, depth=spec.depth, sigma_w=sigma_w, sigma_b=sigma_b, init=init)
 
 
 def _tat_kwargs(spec: Spec, phi) -> dict:
@@ -171,7 +174,8 @@ def model(spec: Spec) -> Model:
         else:
             res = sp.tat(phi, network=shape, **_tat_kwargs(spec, phi))
     phi_hat = res.activation
-    net = _build_network(spec, phi_hat, float(res.sigma_w), float(res.sigma_b))
+    net = _build_network(spec, phi_hat, float(res.sigma_w), float(res.sigma_b),
+                         init=res if spec.method == "looks_linear" else None)
     return Model(spec, phi, res, net, phi_hat, float(res.sigma_w), float(res.sigma_b))
 
 

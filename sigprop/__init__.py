@@ -51,7 +51,7 @@ _WHERE = {
                     "maps"),
     **dict.fromkeys(("EOCResult", "InitResult", "LooksLinearResult", "PhaseDiagram", "ShapingResult", "dks", "eoc",
                      "looks_linear", "min_depth_for_eta", "phase_diagram", "standard", "tat"), "methods"),
-    **dict.fromkeys(("Dense", "LayerNorm", "Network", "Residual", "Serial", "Sum", "c_deviation_bound",
+    **dict.fromkeys(("Dense", "LayerNorm", "LooksLinear", "Network", "Residual", "Serial", "Sum", "c_deviation_bound",
                      "concatenate", "mlp", "modified_resnet", "resnet", "theorem13_bounds"), "network"),
     **dict.fromkeys(("NTKResult", "circle_cosines", "ntk", "ntk_bound", "ntk_condition_numbers"), "ntk"),
 }
@@ -98,6 +98,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .network import (  # noqa: F401
         Dense,
         LayerNorm,
+        LooksLinear,
         Network,
         Residual,
         Serial,

@@ -12,8 +12,10 @@ contribution of layer l's parameters (W⁰ for l = 0; Wˡ, bˡ for l ≥ 1) is
 
 i.e. Jacot's recursion Θ ← Θ·σ_w²E[φ'(u)φ'(v)] + (σ_w²E[φ(u)φ(v)] + σ_b²) written with normalised maps
 (C'_k = σ_w² q_k E[φ'φ']/q_{k+1} telescopes the variances to q_L). In the q ≡ 1 world of DKS/TAT (Q(1) = 1)
-Θ_l = c_l ∏ C'(c_k): a linear (or Looks-Linear) network has Θ_l ≡ c₀, and DKS bounds |Θ_l − c₀| by
-``ntk_bound(ζ) = 11(ζ − 1)`` (Martens et al. 2021). Residual networks ``w·x + √(1 − w²)·g(x)`` use
+Θ_l = c_l ∏ C'(c_k): a linear network has Θ_l ≡ c₀, and DKS bounds |Θ_l − c₀| by
+``ntk_bound(ζ) = 11(ζ − 1)`` (Martens et al. 2021). A Looks-Linear network is linear at initialisation too,
+but its layers' weights multiply CReLU features: Θ_l = q κ(c₀) for l ≥ 1 (the arc-cosine kernel for ReLU;
+:class:`sigprop.network.LooksLinear`). Residual networks ``w·x + √(1 − w²)·g(x)`` use
 Θ ← w²Θ + (1 − w²)Θ_g; their per-layer terms come from a reverse pass (see ``_ntk_general``).
 """
 

@@ -16,6 +16,7 @@ from .base import Serial, Unit
 from .builders import RESNET_CONFIGS, mlp, modified_resnet, resnet
 from .dense import Q_FLOOR, Dense
 from .layer_norm import LayerNorm
+from .looks_linear import LooksLinear
 from .network import (
     INTERPOLATE_ATOL,
     INTERPOLATE_MIN_POINTS,
@@ -30,8 +31,8 @@ from .propagate import bucket
 from .sums import Residual, Sum, concatenate
 
 __all__ = [
-    "Dense", "LayerNorm", "Network", "RESNET_CONFIGS", "Residual", "Serial", "Sum", "Unit", "c_deviation_bound",
-    "theorem13_bounds",
+    "Dense", "LayerNorm", "LooksLinear", "Network", "RESNET_CONFIGS", "Residual", "Serial", "Sum", "Unit",
+    "c_deviation_bound", "theorem13_bounds",
     "concatenate", "mlp", "modified_resnet", "resnet",
     "INTERPOLATE_ATOL", "INTERPOLATE_MIN_POINTS", "MAX_DEPTH", "PARAMS_RTOL", "Q_FLOOR", "SETTLED_RTOL", "bucket",
 ]

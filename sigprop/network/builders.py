@@ -19,8 +19,10 @@ import numpy as np
 from ..activations import activation
 from ..errors import ConfigurationError
 from ..maps import check_scale
+from ..methods.results import LooksLinearResult
 from .base import Serial
 from .dense import Dense
+from .looks_linear import LooksLinear
 from .network import MAX_DEPTH, Network
 from .sums import Residual, Sum
 
@@ -46,6 +48,8 @@ def _check_depth(name: str, depth) -> int:
 
 
 def _layer(phi, sigma_w, sigma_b, init):
+    if isinstance(init, LooksLinearResult):  # mirrored CReLU: the identity's NNGP maps, its own NTK
+        return LooksLinear(init.base)
     if init is not None:
         phi, sigma_w, sigma_b = init.activation, init.sigma_w, init.sigma_b
     return Dense(activation(phi), check_scale("sigma_w", sigma_w), check_scale("sigma_b", sigma_b))
