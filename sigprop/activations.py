@@ -20,7 +20,7 @@ import numpy as np
 
 from . import jets
 from ._lazy import Lazy as _Lazy
-from .errors import ActivationError
+from .errors import ActivationError, ConfigurationError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .kernels import DualKernel
@@ -207,7 +207,10 @@ class Activation:
             if self.transform == (1.0, 0.0, 1.0, 0.0):
                 return self.closed_form
             return _k.AffineKernel(self.closed_form, a, g, d)
-        return _mehler_kernel(self, _mehler_order(self, _q_bucket(q_max)))
+        order = _mehler_order(self, _q_bucket(q_max))
+        if self.smooth and order == _k.MEHLER_ORDERS[-1]:  # at the largest order: is it still accurate?
+            _check_resolved(self, float(2.0 ** (math.ceil(8 * math.log2(q_max)) / 8)))  # q rounded up ≤ 9 %
+        return _mehler_kernel(self, order)
 
 
 def _q_bucket(q: float) -> float:
@@ -266,6 +269,45 @@ def _mehler_order(act: Activation, q: float) -> int:
             if order < trial and tails[order] <= 1e-17 * max(second, 1e-300):
                 return order
     return orders[-1]
+
+
+@lru_cache(maxsize=512)
+def _check_resolved(act: Activation, q: float) -> None:
+    """Refuse a smooth φ at a variance where the largest Mehler series misses more than SERIES_SHORTFALL_MAX of
+    E[φ(√q z)²] or of q E[φ'(√q z)²] (the series' C(1) and C'(1)): φ(√q z) is then nearly a step, which the 1,088-node Gauss–Hermite rule and 1,024 terms no
+    longer resolve, and E[φ²] itself is off by ~10× the shortfall (tanh: 1.5e-10 at q = 16, 1e-4 at q = 100)."""
+    kern = _mehler_kernel(act, _k.MEHLER_ORDERS[-1])
+    with np.errstate(all="ignore"):
+        if act.jet is not None:
+            a, second = kern.coefficients(q)
+        else:
+            import jax
+
+            with jax.enable_x64(True):
+                a, second = kern.coefficients(jnp.asarray(q))
+    second = float(second)
+    b = np.asarray(a, dtype=float) ** 2
+    with np.errstate(all="ignore"):
+        slope = float(q * kern.dot_second_moment(q))  # q E[φ'²] = Σ k b_k: C'(1) needs it as much as C(1)
+    shortfall = max((second - float(np.sum(b))) / max(second, 1e-300),
+                    abs(slope - float(np.arange(b.size) @ b)) / max(slope, 1e-300))
+    if not shortfall <= SERIES_SHORTFALL_MAX:
+        raise ConfigurationError(
+            f"{act.display_name} at variance q ≈ {q:.3g}: sigprop's Mehler series (1,024 terms) misses "
+            f"{shortfall:.1e} of E[φ(√q z)²] or of q E[φ'(√q z)²] there, so its kernel maps would be wrong by more "
+            "than 1e-10. The "
+            "pre-activation variance is too large for this activation: use a smaller σ_w or σ_b, a smaller input "
+            "q, or a normalised or shaped activation.")
+
+
+#: the largest relative mass a smooth φ's 1,024-term Mehler series may miss (beyond it the kernel is refused:
+#: E[φ²] is then off by ~10× this; at 1e-12 every map stays within ~1e-11)
+SERIES_SHORTFALL_MAX = 1e-12
+
+
+#: the largest relative mass a smooth φ's 1,024-term Mehler series may miss (beyond it the kernel is refused:
+#: E[φ²] is then off by ~10× this; at 1e-12 every map stays within ~1e-11)
+SERIES_SHORTFALL_MAX = 1e-12
 
 
 # --------------------------------------------------------------------------------------------------
