@@ -274,8 +274,9 @@ def _mehler_order(act: Activation, q: float) -> int:
 @lru_cache(maxsize=512)
 def _check_resolved(act: Activation, q: float) -> None:
     """Refuse a smooth φ at a variance where the largest Mehler series misses more than SERIES_SHORTFALL_MAX of
-    E[φ(√q z)²] or of q E[φ'(√q z)²] (the series' C(1) and C'(1)): φ(√q z) is then nearly a step, which the 1,088-node Gauss–Hermite rule and 1,024 terms no
-    longer resolve, and E[φ²] itself is off by ~10× the shortfall (tanh: 1.5e-10 at q = 16, 1e-4 at q = 100)."""
+    E[φ(√q z)²] or of q E[φ'(√q z)²] (the series' C(1) and C'(1)): φ(√q z) is then nearly a step, which the
+    1,088-node Gauss–Hermite rule and 1,024 terms no longer resolve, and E[φ²] itself is off by ~10× the
+    shortfall (tanh: 1.5e-10 at q = 16, 1e-4 at q = 100)."""
     kern = _mehler_kernel(act, _k.MEHLER_ORDERS[-1])
     with np.errstate(all="ignore"):
         if act.jet is not None:
