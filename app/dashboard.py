@@ -44,7 +44,9 @@ FORMULAS = (
     r"\chi_1 = \sigma_w^2\, \mathbb{E}\big[\phi'(\sqrt{q^*} z)^2\big],\qquad \xi_c^{-1} = -\log C'(c^*)",
     r"\text{DKS: } C_f(0) = 0,\ C_f'(1) = \zeta \qquad \text{TAT: } C_f'(1) = 1,\ "
     r"C_f(0) = \eta \text{ or } C_f''(1) = \tau",
-    r"\max_c |C_f(c) - c| \le \text{bound} = \min\big(2,\ 2(C_f'(1) - 1) + 4\,C_f(0)\big)",
+    r"\tfrac14\big(1 - C_f'(0)\big) \le \max_c |C_f(c) - c| \le \text{bound} = \min\big(2(1 - C_f'(0)),\ "
+    r"2(C_f'(1) - 1)\ [C_f(0) = 0],\ 2(C_f'(1) - 1) + 4\,C_f(0)\big)"
+    r"\quad \text{(Martens et al. 2021, Thm 13; the last is sigprop's)}",
 )
 
 
@@ -380,8 +382,8 @@ class Dashboard(pn.viewable.Viewer):
 
     # ---- readouts ------------------------------------------------------------------------------------
     def readouts(self) -> list[dict]:
-        """One dict per configuration: C'_f(1), C_f(0), max|C_f(c) − c| and its bound, q*, χ₁, ξ_c (None where
-        failed)."""
+        """One dict per configuration: C'_f(1), C'_f(0), C_f(0), max|C_f(c) − c| between Theorem 13's lower bound
+        and the tightest upper bound, q*, χ₁, ξ_c (None where failed)."""
         rows = []
         for cfg in self.configurations:
             cv = cfg.compute()
@@ -393,7 +395,8 @@ class Dashboard(pn.viewable.Viewer):
         return rows
 
     def _readouts_html(self, revision=None) -> str:
-        cols = ("depth", "C'_f(1)", "C_f(0)", "max|C_f(c) - c|", "bound", "q*", "χ₁", "ξ_c")
+        cols = ("depth", "C'_f(1)", "C'_f(0)", "C_f(0)", "Thm 13 lower", "max|C_f(c) - c|", "bound", "q*", "χ₁",
+                "ξ_c")
         head = "".join(f"<th>{html.escape(c)}</th>" for c in ("configuration", "method", *cols))
         body = []
         for cfg, row in zip(self.configurations, self.readouts()):

@@ -220,12 +220,18 @@ def curves(spec: Spec) -> Curves:
     rows = layer_index(length)
     final = 1.0 - gaps[-1, :n1]
     slope = float(net.c_slope_at_1())
+    slope0 = float(net.c_slope(0.0))
+    theorem = sp.theorem13_bounds(slope0, slope, final[_I0])  # Martens et al. 2021, Theorem 13
+    upper = min([theorem["deviation upper"], theorem.get("deviation upper (C_f(0) = 0)", np.inf),
+                 sp.c_deviation_bound(slope, final[_I0])])  # sigprop's own bound only where it is tighter
     readouts = {
         "depth": depth,
         "C'_f(1)": slope,
+        "C'_f(0)": slope0,
         "C_f(0)": float(final[_I0]),
+        "Thm 13 lower": theorem["deviation lower"],
         "max|C_f(c) - c|": float(np.max(np.abs(final - C_GRID))),
-        "bound": sp.c_deviation_bound(slope, final[_I0]),
+        "bound": upper,
     }
     constants = {"sigma_w": m.sigma_w, "sigma_b": m.sigma_b}
     if m.result is not None:
@@ -285,6 +291,7 @@ class NTK:
     per_layer: np.ndarray  # (len(layers), len(NTK_C))
     total: np.ndarray  # Θ(c) / (L + 1)
     bound: float | None  # 11(ζ - 1) for DKS, else None
+    deviation: float  # measured max_l,c |Θ_l(c) − c| (what Theorem 27's bound bounds)
     cond_depths: np.ndarray
     cond: np.ndarray  # NTK condition number vs depth
 
@@ -299,7 +306,8 @@ def ntk(spec: Spec) -> NTK:
     layers = tuple(sorted({0, depth // 2, depth}))
     cond = _np(sp.ntk_condition_numbers(m.net))
     bound = float(sp.ntk_bound(spec.zeta)) if spec.method == "dks" else None
-    return NTK(layers, per_layer[list(layers)], _np(res.total) / (depth + 1), bound, np.arange(len(cond)), cond)
+    return NTK(layers, per_layer[list(layers)], _np(res.total) / (depth + 1), bound, res.max_deviation,
+               np.arange(len(cond)), cond)
 
 
 @memo(64)

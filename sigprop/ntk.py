@@ -39,12 +39,14 @@ __all__ = ["NTKResult", "ntk", "ntk_bound", "ntk_condition_numbers", "circle_cos
 @dataclass(frozen=True, eq=False)
 class NTKResult:
     """``per_layer`` (depth + 1, len(c)): Θ_l(c); ``total`` (len(c),): Θ(c) = Σ_l Θ_l; ``c`` the input cosines;
-    ``q_out`` = q_L. ``normalised`` = Θ/(L + 1), which equals c for a linear network in the q ≡ 1 world."""
+    ``q_out`` = q_L, ``q_in`` the inputs' variance. ``normalised`` = Θ/(L + 1), which equals c for a linear
+    network in the q ≡ 1 world."""
 
     c: np.ndarray
     per_layer: np.ndarray
     total: np.ndarray
     q_out: float
+    q_in: float = 1.0
 
     @property
     def depth(self) -> int:
@@ -53,6 +55,13 @@ class NTKResult:
     @property
     def normalised(self) -> np.ndarray:
         return self.total / (self.depth + 1)
+
+    @property
+    def max_deviation(self) -> float:
+        """max over layers l and the cosines c of |Θ_l(c) − q c|: the distance from the linear kernel xᵀx'/d₀
+        that DKS's Theorem 27 bounds by :func:`ntk_bound` = 11(ζ − 1) (Martens et al. 2021; inputs of variance
+        q = ``q_in``)."""
+        return float(np.max(np.abs(self.per_layer - self.q_in * self.c)))
 
 
 def _is_plain(net) -> bool:
@@ -97,7 +106,7 @@ def _ntk_general(net, c, q):
         per_layer = np.vstack([np.asarray(q * c * B)] + [np.asarray(v) for v in layers[::-1]])
     if not (np.all(np.isfinite(per_layer)) and np.all(np.isfinite(total))):
         raise DivergenceError("the NTK overflows: the backward signal grows without bound; reduce depth or σ_w")
-    return NTKResult(c=c, per_layer=per_layer, total=total, q_out=q_out)
+    return NTKResult(c=c, per_layer=per_layer, total=total, q_out=q_out, q_in=float(q))
 
 
 def _dense_layers(net):
@@ -161,7 +170,7 @@ def ntk(net, c, q: float = 1.0) -> NTKResult:
     if not np.all(np.isfinite(per_layer)):
         raise DivergenceError("the NTK overflows: the backward signal grows without bound (chaotic phase); "
                               "reduce the depth or σ_w")
-    return NTKResult(c=c, per_layer=per_layer, total=per_layer.sum(axis=0), q_out=float(q_traj[-1]))
+    return NTKResult(c=c, per_layer=per_layer, total=per_layer.sum(axis=0), q_out=float(q_traj[-1]), q_in=float(q))
 
 
 def ntk_bound(zeta: float) -> float:

@@ -211,13 +211,18 @@ def test_phase_plot_follows_the_active_configuration_and_a_tap_sets_sigma():
     np.testing.assert_allclose(phase.point.data["x"], [b.sigma_w**2])
 
 
-def test_readouts_show_the_deviation_bound_above_the_deviation():
+def test_readouts_show_the_deviation_between_theorem_13s_bounds():
+    """Martens et al. 2021, Theorem 13: ¼(1 − C_f'(0)) ≤ max|C_f(c) − c| ≤ 2(1 − C_f'(0)), and ≤ 2(C_f'(1) − 1)
+    when C_f(0) = 0; the readout's bound is the tightest of these and sigprop's min(2, 2(C_f'(1) − 1) + 4C_f(0))."""
     rows = Dashboard(sync_url=False).readouts()
     assert len(rows) == 4
     for row in rows:
-        assert row["max|C_f(c) - c|"] <= row["bound"] + 1e-10, row["configuration"]
+        lower, measured, upper = row["Thm 13 lower"], row["max|C_f(c) - c|"], row["bound"]
+        assert lower - 1e-10 <= measured <= upper + 1e-10, row["configuration"]
+        assert lower == pytest.approx(0.25 * (1 - row["C'_f(0)"]), abs=1e-12)
+        assert upper <= 2 * (1 - row["C'_f(0)"]) + 1e-12
     dks = next(r for r in rows if r["method"] == "DKS")
-    assert dks["bound"] == pytest.approx(2 * (dks["C'_f(1)"] - 1), abs=1e-9)  # C_f(0) = 0: 2(ζ − 1)
+    assert dks["bound"] <= 2 * (dks["C'_f(1)"] - 1) + 1e-9  # C_f(0) = 0: 2(ζ − 1) at most
 
 
 def test_url_values_that_are_not_finite_or_not_utf8_are_ignored_with_a_message():
