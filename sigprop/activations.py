@@ -209,7 +209,8 @@ class Activation:
             return _k.AffineKernel(self.closed_form, a, g, d)
         order = _mehler_order(self, _q_bucket(q_max))
         if self.smooth and order == _k.MEHLER_ORDERS[-1]:  # at the largest order: is it still accurate?
-            _check_resolved(self, float(2.0 ** (math.ceil(8 * math.log2(q_max)) / 8)))  # q rounded up ≤ 9 %
+            q_key = float(2.0 ** (math.ceil(8 * math.log2(q_max)) / 8)) if q_max > 0 and math.isfinite(q_max) else 1.0
+            _check_resolved(self, q_key)  # (q rounded up by at most 9 %: cached)
         return _mehler_kernel(self, order)
 
 

@@ -158,14 +158,21 @@ def eoc(phi, sigma_b: float = 0.0, q0: float = 1.0, sigma_w2_range=(1e-2, 1e2)) 
     crossing = np.flatnonzero(ok[:-1] & ok[1:] & ((chi1[:-1] - 1) * (chi1[1:] - 1) <= 0))
     if crossing.size == 0:
         raise UnachievableError(_no_eoc_reason(phi, sb, q0, grid, chi1))
-    i = crossing[0]
 
     def g(w2):
         return fixed_points(phi, [w2], sb2, q0)[1][0] - 1.0
 
-    a, b = grid[i], grid[i + 1]
-    w2 = a if g(a) == 0 else optimize.brentq(g, a, b, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200)
-    qs, chi, dq = (float(v[0]) for v in fixed_points(phi, [w2], sb2, q0))
+    for i in crossing:  # a sign change of χ₁ − 1 may be a jump (q* jumping between fixed points), not a root
+        a, b = grid[i], grid[i + 1]
+        w2 = a if g(a) == 0 else optimize.brentq(g, a, b, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200)
+        qs, chi, dq = (float(v[0]) for v in fixed_points(phi, [w2], sb2, q0))
+        if abs(chi - 1.0) <= 1e-8:
+            break
+    else:
+        raise UnachievableError(
+            f"{phi.display_name} at σ_b = {sb:g}: χ₁ crosses 1 only by jumping (at σ_w² ≈ {w2:.6g} the fixed point "
+            f"q* reached from q0 = {q0:g} jumps, and χ₁ with it, to {chi:.6g}), so no σ_w gives χ₁ = 1: there is "
+            "no edge of chaos here. Try another σ_b or q0.")
     xi_q = float(depth_scale(dq))
     return EOCResult(
         method="edge of chaos", activation=phi, sigma_w=math.sqrt(w2), sigma_b=sb, q_star=qs,

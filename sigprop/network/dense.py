@@ -150,7 +150,9 @@ class DenseSlot:
             if left >= 2 and (fixed or kern.gap_linear_in_q) and (
                     mode in ("q", "slope") or mode == "d" and (kern.tabulable or kern.gap_linear_in_q)
                     and left * max(np.size(d), 64) >= TABLE_CELLS):  # the table costs ~TABLE_CELLS evaluations
-                return self._settled_run(kern, scales, q, d, memo, mode, left, fixed, qs, ds)
+                out = self._settled_run(kern, scales, q, d, memo, mode, left, fixed, qs, ds)
+                if out is not None:
+                    return out
         return q, d, memo
 
     def _settled_run(self, kern, scales, q, d, memo, mode, n, fixed, qs, ds):
@@ -162,7 +164,7 @@ class DenseSlot:
         elif m is not None and sw2 * m > 0:  # affine Q, q' = r q + σ_b² (r = σ_w² m): q_l = r^l q_0 + σ_b² S_l
             r = sw2 * m  # with S_l = (r^l − 1)/(r − 1) = expm1(l log1p(δ))/δ, δ = r − 1 (exact near r = 1)
             steps, delta = np.arange(n + 1.0), r - 1.0
-            log_r = math.log1p(delta)
+            log_r = math.log1p(delta) if abs(delta) < 0.5 else math.log(r)  # (r − 1 may round to −1)
             sums = np.expm1(steps * log_r) / delta if delta != 0.0 else steps
             q_in = np.maximum(np.exp(steps * log_r) * q + sb2 * sums, Q_FLOOR)
             q_out = r * q_in[:-1] + sb2
@@ -172,7 +174,10 @@ class DenseSlot:
             for i in range(n):
                 q_out[i] = float(sw2 * kern.second_moment(q) + sb2)
                 q = q_in[i + 1] = max(q_out[i], Q_FLOOR)
-        gain = sw2 * q_in[:-1] / q_out  # σ_w² q_l / Q(q_l)
+        with np.errstate(all="ignore"):
+            gain = sw2 * q_in[:-1] / q_out  # σ_w² q_l / Q(q_l)
+        if not np.all(np.isfinite(gain) & (q_out > 0)):
+            return None  # a zero layer output (σ_w = σ_b = 0) or an overflow: layer by layer, which reports it
         if mode == "q":
             states = None
         elif mode == "slope":  # × C'(1) = σ_w² q E[φ'²] / Q(q) per layer (E[φ'²] constant: q fixed, or homogeneous φ)
@@ -184,7 +189,10 @@ class DenseSlot:
                 d = states[-1]
         else:  # "d": d ← σ_w² gap(q_l, d)/q_{l+1} = (gain_l/q_ref)·gap(q_ref, d) (q_l = q_ref, or gap ∝ q)
             q_ref = float(q_in[0])
-            table = SettledMap(kern, kern.params(q_ref), q_ref)
+            with np.errstate(all="ignore"):
+                table = SettledMap(kern, kern.params(q_ref), q_ref)
+            if not (np.all(np.isfinite(table.coef)) and np.all(np.isfinite(d))):
+                return None  # layer by layer: the direct path reports what is not finite
             scale = gain / q_ref
             states = [] if qs is not None else None
             for s in scale:

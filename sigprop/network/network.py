@@ -147,7 +147,10 @@ class Network:
 
     def _q_path(self, q0: float) -> np.ndarray:
         """q after each unit; raises DivergenceError if q explodes. Re-run with a kernel sized for max q."""
-        q0 = float(check_array("q", q0, 0.0, MAX_Q, open_lo=True))
+        q0 = check_array("q", q0, 0.0, MAX_Q, open_lo=True)
+        if q0.ndim:
+            raise ConfigurationError(f"q (the inputs' variance) must be one number, got an array of shape {q0.shape}")
+        q0 = float(q0)
         q_max = q0
         for _ in range(3):
             qs = np.asarray(self._propagate(self._kernels(q_max), "q", True, q0, np.zeros((0,)))[2])
