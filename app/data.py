@@ -8,6 +8,7 @@ and two sessions showing the same configuration share the work.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -280,7 +281,10 @@ def local_point(spec: Spec) -> dict:
     if {"q*", "chi1", "xi_c"} <= const.keys():
         return {"q*": const["q*"], "χ₁": const["chi1"], "ξ_c": const["xi_c"]}
     p = phase(m.phi_hat, (m.sigma_w**2,), (m.sigma_b**2,))
-    return {"q*": float(p.q_star.ravel()[0]), "χ₁": float(p.chi1.ravel()[0]), "ξ_c": float(p.xi_c.ravel()[0])}
+    q_star, chi1, xi_c = (float(v.ravel()[0]) for v in (p.q_star, p.chi1, p.xi_c))
+    if math.isinf(q_star):  # the Q map diverges: there is no fixed point to take χ₁ and ξ_c at (shown as –)
+        return {"q*": q_star, "χ₁": None, "ξ_c": None}
+    return {"q*": q_star, "χ₁": chi1, "ξ_c": xi_c}
 
 
 @dataclass(frozen=True)
