@@ -22,16 +22,21 @@ but its layers' weights multiply CReLU features: Θ_l = q κ(c₀) for l ≥ 1 (
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
+from ._lazy import Lazy
 from .errors import ConfigurationError, DivergenceError
 from .kernels import enable_jax
 from .maps import check_scale
 
-enable_jax()  # kernels are pytree arguments of the jitted functions below
+jax = Lazy("jax")
+jnp = Lazy("jax.numpy")
+#: plain networks whose layers see at most this many distinct variances get their slopes in NumPy (one kernel
+#: evaluation per distinct q: q settles at a fixed point); others (q never settles, e.g. the EOC at σ_b = 0) in
+#: one jitted, vmapped call per run
+NUMPY_MAX_VARIANCES = 400
 
 __all__ = ["NTKResult", "ntk", "ntk_bound", "ntk_condition_numbers", "circle_cosines"]
 
@@ -79,6 +84,7 @@ class _Context:
 def _forward_general(net, c, q, record_top=False):
     """Forward Jacot recursion through the units (each its own ``ntk_forward``): returns (q_L, Θ, records, top),
     records per top-level unit for the reverse pass, top the Θ after each top-level unit."""
+    enable_jax()  # kernels are pytree arguments of the units' jitted steps
     ctx = _Context(net, q)
     with jax.enable_x64(True):
         qv, cv, theta = jnp.asarray(float(q)), jnp.asarray(c), jnp.asarray(q * c)
@@ -125,10 +131,21 @@ def _dense_layers(net):
     return runs
 
 
-@jax.jit
-def _dot_cross_layers(kern, q, c):
-    """E[φ'(u)φ'(v)] at (q_k, c_k) for every layer k (vmapped)."""
-    return jax.vmap(kern.dot_cross)(q, c)
+@lru_cache(maxsize=1)
+def _dot_cross_layers():
+    """jit of (kernel, q_k, c_k) -> E[φ'(u)φ'(v)] for every layer k (vmapped); JAX imported on first use."""
+    enable_jax()
+    return jax.jit(lambda kern, q, c: jax.vmap(kern.dot_cross)(q, c))
+
+
+def _dot_cross_numpy(kern, qs, cs):
+    """The same in NumPy: one kernel evaluation per distinct q, over all the layers that share it."""
+    out = np.empty_like(cs)
+    values, groups = np.unique(qs, return_inverse=True)
+    for g, qv in enumerate(values):
+        rows = groups == g
+        out[rows] = kern.dot_cross(float(qv), cs[rows])
+    return out
 
 
 def _slopes(runs, q_traj, c_traj):
@@ -137,17 +154,21 @@ def _slopes(runs, q_traj, c_traj):
 
     out, row = [], 0
     q_max = float(np.max(q_traj))
-    with jax.enable_x64(True):
-        for layer, times in runs:
-            kern = layer.phi.kernel(q_max)
-            qs = np.asarray(q_traj[row:row + times], dtype=float)
-            cs = np.asarray(c_traj[row:row + times], dtype=float)
+    for layer, times in runs:
+        kern = layer.phi.kernel(q_max)
+        qs = np.asarray(q_traj[row:row + times], dtype=float)
+        cs = np.asarray(c_traj[row:row + times], dtype=float)
+        if kern.numpy_ok and np.unique(qs).size <= NUMPY_MAX_VARIANCES:
+            with np.errstate(all="ignore"):
+                dot = _dot_cross_numpy(kern, qs, cs)
+        else:
             pad = _bucket(times) - times  # padded to a power of two: one compilation serves many depths
-            dot = np.asarray(_dot_cross_layers(kern, np.pad(qs, (0, pad), mode="edge"),
-                                               np.pad(cs, ((0, pad), (0, 0)), mode="edge")))[:times]
-            sw2 = layer.sigma_w**2
-            out.append(sw2 * qs[:, None] * dot / np.asarray(q_traj[row + 1:row + 1 + times], dtype=float)[:, None])
-            row += times
+            with jax.enable_x64(True):
+                dot = np.asarray(_dot_cross_layers()(kern, np.pad(qs, (0, pad), mode="edge"),
+                                                     np.pad(cs, ((0, pad), (0, 0)), mode="edge")))[:times]
+        sw2 = layer.sigma_w**2
+        out.append(sw2 * qs[:, None] * dot / np.asarray(q_traj[row + 1:row + 1 + times], dtype=float)[:, None])
+        row += times
     return np.concatenate(out, axis=0)
 
 
