@@ -25,7 +25,7 @@ Q_GRID = np.linspace(0.05, 4.0, 80)  # input variances q for the per-layer Q map
 X_GRID = np.linspace(-4.0, 4.0, 161)  # pre-activations x for φ and φ̂
 NTK_C = np.linspace(-1.0, 1.0, 81)  # cosines for the per-layer NTK curves
 SW2_GRID = np.linspace(0.25, 4.0, 46)  # phase diagram σ_w²
-SB2_GRID = np.linspace(0.0, 1.0, 26)  # phase diagram σ_b²
+SB2_GRID = np.linspace(0.0, 1.0, 26)  # phase diagram σ_b² (at 0: C'(1) = 1, ξ_c = ∞ if q* = 0 or φ is ReLU-like)
 MAX_POINTS = 400  # layers drawn per trajectory (log-spaced when deeper)
 N_DEPTHS = 4  # depths drawn per configuration in the C_f(c) plot
 

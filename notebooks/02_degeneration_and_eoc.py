@@ -72,7 +72,8 @@ def c_star_ref(sw2, sb2):
 # ## The length: fixed point $q^*$
 #
 # $Q$ is increasing, and for tanh it is concave, so $q^l = Q(q^{l-1})$ converges to the fixed point
-# $q^* = Q(q^*)$ from every start, within a few layers. The length of an input is forgotten quickly, and
+# $q^* = Q(q^*)$ from every start, within a few layers (here to 1% within 5–11 layers from the four starts
+# below; Schoenholz's depth scale $\xi_q$ is 1.7 layers). The length of an input is forgotten quickly, and
 # that is harmless: every input ends up with the same length $q^*$.
 
 # %%
@@ -90,14 +91,17 @@ hv.Overlay([hv.Curve((np.arange(31), p[:31]), "layer l", "q_l", label=f"q0 = {q0
 # %% [markdown]
 # ## The cosine: $c^*$ and $\chi_1$
 #
-# Once $q = q^*$, the C map always has the fixed point $c = 1$. Its slope there,
+# Once $q = q^*$, the C map always has the fixed point $c = 1$. Its slope there is
+# $C'(1) = \sigma_w^2 q^*\, \mathbb E[\phi'(\sqrt{q^*} z)^2] / Q(q^*)$, and when $q^* > 0$ (so that
+# $Q(q^*) = q^*$ cancels) it is
 #
 # $$\chi_1 = C'(1) = \sigma_w^2\, \mathbb E\big[\phi'(\sqrt{q^*} z)^2\big],$$
 #
-# decides everything (it is also the factor by which the squared gradient norm grows per layer backwards):
+# which then decides everything (it is also the factor by which the squared gradient norm grows per layer
+# backwards):
 #
 # * $\chi_1 < 1$, the **ordered phase**: $c = 1$ attracts, every pair of inputs converges, $c^l \to 1$,
-#   and the network maps all inputs to the same output;
+#   and the network maps all inputs to the same output (for $\sigma_b > 0$; the row $\sigma_b = 0$ is below);
 # * $\chi_1 > 1$, the **chaotic phase**: $c = 1$ repels, and $c^l \to c^* < 1$ for every pair of distinct
 #   inputs, however close: nearby inputs are torn apart, so the function is wildly non-smooth;
 # * $\chi_1 = 1$ is the **Edge of Chaos**.
@@ -106,8 +110,18 @@ hv.Overlay([hv.Curve((np.arange(31), p[:31]), "layer l", "q_l", label=f"q0 = {q0
 # defines the **depth scale** $\xi_c = -1/\log \chi_c$. A network of depth $L \gg \xi_c$ has forgotten its
 # input's geometry; Schoenholz et al. found empirically that networks train only when $L \lesssim 6\,\xi_c$.
 #
-# We check $\chi_1$ against our own quadrature and the depth scale against the decay of $1 - c^l$ in an
-# ordered network.
+# **The row $\sigma_b = 0$ is the exception.** There $Q(0) = 0$, and for tanh with $\sigma_w^2 \le 1$ the
+# fixed point is $q^* = 0$: the signal dies out. The formula above still gives $\chi_1 = \sigma_w^2 < 1$,
+# but the C map's slope at 1 is $C'(1) = \sigma_w^2 q\,\mathbb E[\phi'^2]/Q(q) \to 1$ as $q \to 0$ (tanh is
+# linear near 0), and the C map tends to the identity. So this is *not* an ordered network: the cosines move
+# in the first layers, while $q$ is still large, and then freeze. With $\sigma_w^2 = 0.5$,
+# $c^0 = (-0.5, 0, 0.5, 0.9)$ ends at $(-0.467, 0, 0.467, 0.883)$ and stays there at any depth, whereas
+# $\sigma_b^2 = 0.05$ sends every pair to $c = 1$. sigprop reports $\xi_c = \infty$ at such points: there is
+# no exponential depth scale. (With $\sigma_w^2 > 1$ and $\sigma_b = 0$ the network is chaotic with
+# $c^* = 0$, because tanh is odd.)
+#
+# We check $\chi_1$ against our own quadrature, the depth scale against the decay of $1 - c^l$ in an
+# ordered network, and the $\sigma_b = 0$ row.
 
 # %%
 ordered, chaotic = (1.2, 0.05), (3.0, 0.05)
@@ -128,6 +142,18 @@ print(f"ordered: (1 - c_120) / (1 - c_119) = {d120 / d119:.10f} (1 - c_120 = {d1
       f"χ₁ = {chi1_ref(*ordered):.10f}")
 assert abs(d120 / d119 - chi1_ref(*ordered)) < 1e-7
 
+# σ_b = 0, σ_w² = 0.5: q* = 0, and the cosines freeze instead of converging to 1 (σ_b² = 0.05: they converge)
+c0_row = np.array([-0.5, 0.0, 0.5, 0.9])
+pd0 = sp.phase_diagram(tanh, [0.5], [0.0])
+frozen = sp.mlp(tanh, depth=1000, sigma_w=np.sqrt(0.5)).c_trajectory(c0_row)
+biased = sp.mlp(tanh, depth=1000, sigma_w=np.sqrt(0.5), sigma_b=np.sqrt(0.05)).c_trajectory(c0_row)
+print(f"σ_b = 0, σ_w² = 0.5: q* = {pd0.q_star[0, 0]:.1e}, χ₁ = {pd0.chi1[0, 0]:.3f}, ξ_c = {pd0.xi_c[0, 0]}; "
+      f"c_50 = {frozen[50].round(4)}, c_1000 = {frozen[1000].round(4)}; "
+      f"with σ_b² = 0.05, c_1000 = {biased[1000].round(12)}")
+assert pd0.q_star[0, 0] < 1e-12 and np.isinf(pd0.xi_c[0, 0])
+assert np.max(np.abs(frozen[1000] - frozen[50])) < 1e-6 and np.all(frozen[1000] < 0.9)
+assert np.all(biased[1000] > 1 - 1e-9)
+
 # %%
 c0s = np.array([-0.5, 0.0, 0.5, 0.9, 0.99])
 plots = []
@@ -143,8 +169,10 @@ hv.Layout(plots).opts(hv.opts.Curve(width=380, height=300, show_grid=True),
 # ## The phase diagram
 #
 # `sp.phase_diagram` computes $q^*$, $\chi_1$, $c^*$ and $\xi_c$ on a grid of $(\sigma_w^2, \sigma_b^2)$. The
-# line $\chi_1 = 1$ separates the two phases; along it $\xi_c = \infty$. `sp.eoc(φ, sigma_b)` finds the point
-# of that line at a given $\sigma_b$. Schoenholz et al. (2017, Fig. 1) report, for tanh with
+# line $\chi_1 = 1$ separates the two phases; along it $\xi_c = \infty$. It is also infinite along the bottom row,
+# $\sigma_b^2 = 0$, for $\sigma_w^2 \le 1$: there $q^* = 0$, and although $\chi_1 = \sigma_w^2 < 1$ colours it
+# blue, the cosines are kept, not merged (above). `sp.eoc(φ, sigma_b)` finds the point of the line $\chi_1 = 1$
+# at a given $\sigma_b$. Schoenholz et al. (2017, Fig. 1) report, for tanh with
 # $\sigma_b^2 = 0.05$, the critical point $\sigma_w^2 \approx 1.76$.
 
 # %%
@@ -154,6 +182,7 @@ res = sp.eoc(tanh, sigma_b=np.sqrt(0.05))
 print(res.summary())
 assert abs(res.sigma_w**2 - 1.76) < 0.005
 assert abs(chi1_ref(res.sigma_w**2, 0.05) - 1) < 1e-8
+assert np.all(np.isinf(pd.xi_c[0, w2_grid < 1]))  # the σ_b² = 0 row: q* = 0, no exponential depth scale
 
 log_chi = hv.Image((w2_grid, b2_grid, np.log10(pd.chi1)), ["σ_w²", "σ_b²"], "log10 χ₁")
 xi = hv.Image((w2_grid, b2_grid, np.log10(pd.xi_c)), ["σ_w²", "σ_b²"], "log10 ξ_c")
@@ -161,7 +190,7 @@ line = hv.operation.contours(log_chi, levels=[0.0], filled=False).opts(color="bl
 point = hv.Points([(res.sigma_w**2, 0.05)]).opts(size=10, color="yellow", line_color="black")
 ((log_chi.opts(cmap="RdBu_r", clim=(-0.5, 0.5), colorbar=True, title="log10 χ₁: ordered (blue) | chaotic (red)")
   * line * point)
- + (xi.opts(cmap="viridis", clim=(0, 2), colorbar=True, title="log10 ξ_c: the depth scale diverges on the EOC")
+ + (xi.opts(cmap="viridis", clim=(0, 2), colorbar=True, title="log10 ξ_c: ∞ on the EOC and at σ_b = 0, σ_w² ≤ 1")
     * line * point)).opts(hv.opts.Image(width=430, height=340, tools=["hover"]))
 
 # %% [markdown]
@@ -174,12 +203,17 @@ point = hv.Points([(res.sigma_w**2, 0.05)]).opts(size=10, color="yellow", line_c
 #
 # $$C(c) = \frac{\sqrt{1 - c^2} + (\pi - \arccos c)\,c}{\pi},$$
 #
-# with $C'(1) = 1$: the convergence $c^l \to 1$ is no longer exponential, but it still happens. Expanding
+# with $C'(1) = 1$: the convergence $c^l \to 1$ is no longer exponential, but it still happens. In fact the
+# whole row $\sigma_b = 0$ has this C map: $\sigma_w$ only rescales $q$ (which decays for $\sigma_w^2 < 2$
+# and grows without bound for $\sigma_w^2 > 2$), so $C'(1) = 1$ there whatever $\chi_1 = \sigma_w^2/2$ says,
+# and sigprop reports $\xi_c = \infty$ along it (for $\sigma_w^2 \le 2$; above, there is no $q^*$). Expanding
 # $C$ near 1, $1 - C(1-d) = d - \tfrac{2\sqrt2}{3\pi} d^{3/2} + \dots$, whose iterates decay like
 #
 # $$1 - c^l \sim \frac{9\pi^2}{2\,l^2}.$$
 #
-# After 100 layers two orthogonal inputs have cosine $\approx 0.996$: the network sees (almost) one input.
+# This is an asymptote for large $l$: from $c^0 = 0$ it overestimates $1 - c^l$ by 3.5× at $l = 10$, 1.24× at
+# $l = 100$ and 1.03× at $l = 1000$ (the table below). After 100 layers two orthogonal inputs have cosine
+# $\approx 0.996$: the network sees (almost) one input.
 # We check sigprop against our own iteration of the closed form, written in the angle $\theta = \arccos c$ so
 # that $1 - c$ keeps full precision: $1 - C = \big((\pi - \theta)(1 - \cos\theta) + \theta - \sin\theta\big)/\pi$.
 
@@ -188,6 +222,11 @@ relu = sp.activation("relu")
 res = sp.eoc(relu)
 print(res.summary())
 assert abs(res.sigma_w**2 - 2) < 1e-12 and res.sigma_b == 0
+row = sp.phase_diagram(relu, [0.5, 1.0, 2.0], [0.0])
+same = [sp.mlp(relu, depth=100, sigma_w=np.sqrt(w2)).c_trajectory([0.0])[:, 0] for w2 in (0.5, 1.0, 2.0, 3.0)]
+print(f"ReLU, σ_b = 0: χ₁ = {row.chi1[0]}, ξ_c = {row.xi_c[0]}; c_100 from c_0 = 0 at σ_w² = 0.5, 1, 2, 3: "
+      + ", ".join(f"{t[-1]:.6f}" for t in same))
+assert np.all(np.isinf(row.xi_c)) and all(np.max(np.abs(t - same[2])) < 1e-12 for t in same)
 
 L = 10_000
 net = sp.mlp(relu, depth=L, init=res)

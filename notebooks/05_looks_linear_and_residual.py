@@ -27,12 +27,20 @@
 # not i.i.d., so the mean-field recursion does not apply to them; sigprop represents Looks-Linear by its
 # kernel, the identity activation.
 #
-# **Residual connections** add a shortcut: a block computes $w\,x + \sqrt{1-w^2}\,\mathrm{branch}(x)$, with
-# shortcut weight $w$ (the squares sum to 1, so $q$ is kept). Its C map is the same mixture,
+# **Residual connections** add a shortcut: a block computes $y = w\,x + \sqrt{1-w^2}\,g(x)$, with shortcut
+# weight $w$ and a branch $g$ that starts with fresh random weights, so $x$ and $g(x)$ are uncorrelated. What
+# mixes with the weights $w^2$ and $1 - w^2$ is the *kernel* $K = q\,c$ (the inner product per unit):
 #
-# $$C_{\text{block}}(c) = w^2\,c + (1 - w^2)\,C_{\text{branch}}(c),$$
+# $$q_y = w^2 q + (1 - w^2)\,Q_g(q), \qquad
+#   q_y\,c_y = w^2\,q\,c + (1 - w^2)\,Q_g(q)\,C_g(c).$$
 #
-# so a large $w$ keeps every block, and the network, close to the identity.
+# Only when the branch keeps the length, $Q_g(q) = q$ (a He-scaled ReLU branch, or any DKS/TAT $\hat\phi$
+# at $q = 1$), is $q$ kept and do the cosines themselves mix,
+#
+# $$C_{\text{block}}(c) = w^2\,c + (1 - w^2)\,C_g(c),$$
+#
+# so a large $w$ keeps every block close to the identity. (For $w = 0.6$ and a ReLU branch with
+# $\sigma_w = 1$, which halves $q$, the cosine mixture is off by up to 0.17: the check below.)
 
 # %%
 import holoviews as hv
@@ -120,6 +128,24 @@ assert np.max(np.abs(cos_iid - relu_net.c_map(c0s))) < 0.01
 #
 # ## Residual networks
 #
+# First the mixture rule, on one block whose branch is a single ReLU layer: with $\sigma_w = 1$ it halves
+# $q$, so the kernels mix but the cosines do not; with $\sigma_w^2 = 2$ (He) it keeps $q$ and both do.
+
+# %%
+for sw2 in (1.0, 2.0):
+    block = sp.resnet("relu", blocks=1, shortcut_weight=0.6, layers_per_block=1, sigma_w=np.sqrt(sw2))
+    q_g = sp.q_map("relu", 1.0, sigma_w=np.sqrt(sw2))
+    c_g = sp.c_map("relu", cs, q=1.0, sigma_w=np.sqrt(sw2))
+    q_y = 0.36 * 1.0 + 0.64 * q_g
+    kernel_mix = (0.36 * cs + 0.64 * q_g * c_g) / q_y
+    cosine_mix = 0.36 * cs + 0.64 * c_g
+    err_k, err_c = (np.max(np.abs(block.c_map(cs) - m)) for m in (kernel_mix, cosine_mix))
+    print(f"σ_w² = {sw2}: Q_g(1) = {q_g:.2f}, q_y = {block.q_map(1.0):.2f}; "
+          f"max |C_block - kernel mixture| = {err_k:.1e}, |C_block - cosine mixture| = {err_c:.1e}")
+    assert err_k < 1e-12 and abs(block.q_map(1.0) - q_y) < 1e-12
+    assert (err_c < 1e-12) if sw2 == 2.0 else (err_c > 0.1)
+
+# %% [markdown]
 # `sp.resnet(φ, blocks, shortcut_weight=w, layers_per_block=2)` stacks blocks
 # $w\,x + \sqrt{1-w^2}\,\mathrm{branch}(x)$ whose branch has two ReLU layers. We compare 50 such blocks
 # (100 ReLU layers, He-scaled) for several $w$ with our own iteration of the mixture formula; $w = 0$ is the
@@ -141,11 +167,17 @@ hv.Overlay(curves).opts(width=520, height=420, legend_position="top_left", show_
                         title="ReLU ResNet, 50 blocks × 2 layers (He init)")
 
 # %% [markdown]
+# Each block stays close to the identity when $w$ is large, but 50 of them still compound: $C_f(0)$ is 0.996,
+# 0.994, 0.975 and 0.81 for $w = 0$, 0.5, 0.8 and 0.95. Shortcuts slow the degeneration; at this depth they
+# do not stop it.
+
+# %% [markdown]
 # Shortcuts and activation shaping combine. DKS and TAT take the architecture into account (through the
 # network's *maximal slope/value functions*, which combine the branches with the weights $w^2$ and $1 - w^2$):
 # the more the shortcuts already protect the kernel, the more nonlinear the activation may be. Below, the
 # TAT negative slope $s$ that gives $C_f(0) = 0.9$ for the ResNets above; a smaller $s$ is a more nonlinear
-# leaky ReLU. We check each $C_f(0)$ with the closed-form leaky-ReLU map
+# leaky ReLU ($s = 0.570$, $0.514$, $0.333$ for $w = 0$, 0.5, 0.8; at $w = 0.95$ even ReLU reaches only
+# $C_f(0) = 0.81$, so $\eta = 0.9$ is out of reach). We check each $C_f(0)$ with the closed-form leaky-ReLU map
 # $C_s(c) = c + \frac{(1-s)^2}{\pi(1+s^2)}(\sqrt{1-c^2} - c\arccos c)$.
 
 # %%
