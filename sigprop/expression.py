@@ -441,6 +441,9 @@ def _parse(source: str) -> ParsedExpression:
         raise ActivationError(
             f"{source!r} is not finite at x = {grid[bad][0]:g} (division by zero, a power of a negative "
             f"number, or overflow): an activation must be finite for every x in [-10, 10]")
+    if np.all(values == values[0]):  # x cancels (x - x, 0*x, tanh(x)**0): constant on the whole range
+        raise ActivationError(f"{source!r} is constant ({values[0]:g} for every x in [-10, 10]): a constant "
+                              "activation is not allowed")
     kinks = None if root.kinks is None else tuple(sorted(root.kinks))
     calls = (n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call))
     functions = frozenset(ALIASES.get(name, name) for name in calls)

@@ -185,6 +185,8 @@ def eoc(phi, sigma_b: float = 0.0, q0: float = 1.0, sigma_w2_range=(1e-2, 1e2)) 
 def _eoc_homogeneous(phi, sb, q0):
     m, _, e1 = _q_moments(phi, np.array([1.0]))
     m2, d2 = float(m[0]), float(e1[0])
+    if not d2 > 0:
+        raise UnachievableError(f"{phi.display_name}: E[φ'(z)²] = 0, so χ₁ = 0 for every σ_w: no edge of chaos")
     w2 = 1.0 / d2
     if sb > 0:
         raise UnachievableError(
