@@ -38,7 +38,8 @@ def _q_moments(phi, q, smooth=(SMOOTH_NODES, 10), hermite: int = 0):
     sq = np.sqrt(q)
     z, w, (f0, f1) = moments(phi, sq, np.zeros_like(sq), 1, smooth)
     with np.errstate(all="ignore"):
-        out = (np.sum(w * f0 * f0, -1), np.sum(w * f0 * f1 * z, -1) / sq, np.sum(w * f1 * f1, -1))
+        f01 = np.where(f0 == 0.0, 0.0, f0 * f1)  # φ = 0 at a node where φ' is infinite (√relu at 0): no NaN
+        out = (np.sum(w * f0 * f0, -1), np.sum(w * f01 * z, -1) / sq, np.sum(w * f1 * f1, -1))
         if hermite:
             a = np.einsum("...n,k...n->...k", scaled_weights(z, w, xp=np) * f0, hermite_functions(z, hermite, xp=np))
             out += (a,)
@@ -93,6 +94,7 @@ def fixed_points(phi, sw2, sb2, q0: float = 1.0, q_moments=None):
     q = np.where(f0 == 0, q0, np.where(vanished, 0.0, np.where(diverged, np.inf, x)))
     qe = np.clip(q, 1e-12, Q_CEIL)  # q* = 0: the slopes' limit q → 0
     _, dm, e1 = moments_of(qe)
+    e1 = np.where(np.isnan(e1), np.inf, e1)  # φ' infinite at a node (√relu at 0): E[φ'²] = ∞, so χ₁ = ∞
     fin = np.isfinite(q)
     return q, np.where(fin, sw2 * e1, np.nan), np.where(fin, sw2 * dm, np.nan)
 
