@@ -62,6 +62,18 @@ class Unit:
         return False
 
 
+class Layer(Unit):
+    """A unit that is one nonlinear layer with freshly initialised weights of its own (Dense, LooksLinear)."""
+
+    @property
+    def depth(self) -> int:
+        return 1
+
+    @property
+    def has_weights(self) -> bool:
+        return True
+
+
 @dataclass(frozen=True)
 class Serial(Unit):
     """Units applied in order; ``runs`` holds (unit, times) pairs so deep stacks stay compact. An empty Serial

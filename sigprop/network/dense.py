@@ -20,7 +20,7 @@ import numpy as np
 from .._lazy import Lazy
 from ..activations import Activation
 from ..kernels import TABLE_CELLS, SettledMap, _ns, interpolate, tabulate
-from .base import NumpyMemo, Unit
+from .base import Layer, NumpyMemo
 
 jax = Lazy("jax")
 jnp = Lazy("jax.numpy")
@@ -38,20 +38,12 @@ Q_FLOOR = 1e-280
 
 
 @dataclass(frozen=True)
-class Dense(Unit):
+class Dense(Layer):
     """One nonlinear layer: φ, then a random affine map with weight scale σ_w and bias scale σ_b."""
 
     phi: Activation
     sigma_w: float = 1.0
     sigma_b: float = 0.0
-
-    @property
-    def depth(self) -> int:
-        return 1
-
-    @property
-    def has_weights(self) -> bool:
-        return True
 
     def activations(self):
         return (self.phi,)

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 from ..activations import Activation
 from ..errors import ConfigurationError
-from .base import NumpyMemo, Unit
+from .base import Layer, NumpyMemo
 
 
 @dataclass(frozen=True)
-class LooksLinear(Unit):
+class LooksLinear(Layer):
     """A Looks-Linear (mirrored CReLU) layer of base φ: the identity for q and c, its own NTK term."""
 
     base: Activation
@@ -34,14 +34,6 @@ class LooksLinear(Unit):
         if not _is_homogeneous(self.base):
             raise ConfigurationError(f"LooksLinear needs a positively homogeneous φ (ReLU family), got "
                                      f"{self.base.display_name}")
-
-    @property
-    def depth(self) -> int:
-        return 1
-
-    @property
-    def has_weights(self) -> bool:
-        return True
 
     def signature(self):
         return ("looks_linear",)
