@@ -215,10 +215,17 @@ def test_dks_resnet_network_slope():
 
 
 def test_dks_plain_network_equals_depth():
+    """A plain MLP passed as ``network=`` is solved for its own subnetwork maximum, not looked up under
+    ``depth=``: the local target C'(1) = ζ^(1/L) and the other three conditions are checked by adaptive
+    quadrature (independent oracle), for a network whose depth differs from every ``depth=`` solve here."""
     phi = sp.activation("tanh")
-    a = M.dks(phi, depth=40)
-    b = M.dks(phi, network=sp.mlp(phi, depth=40))
-    assert (a.alpha, a.beta, a.gamma, a.delta) == (b.alpha, b.beta, b.gamma, b.delta)
+    M.dks(phi, depth=40)  # a cached neighbour that must not be returned for the depth-37 network
+    res = M.dks(phi, network=sp.mlp(phi, depth=37))
+    got = local_maps(res)
+    assert got["Q(1)"] == pytest.approx(1.0, abs=1e-9)
+    assert got["Q'(1)"] == pytest.approx(1.0, abs=1e-9)
+    assert got["C(0)"] == pytest.approx(0.0, abs=1e-9)
+    assert got["C'(1)"] == pytest.approx(1.5 ** (1 / 37), abs=1e-9)
 
 
 def test_dks_relu_closed_form():
