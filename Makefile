@@ -3,7 +3,8 @@
 #   PYTHON     interpreter used to create .venv (Python >= 3.11)          [python3]
 #   PORT       port of the dashboard                                        [5006]
 #   ADDRESS    address the server binds to                                  [0.0.0.0]
-#   NUM_PROCS  worker processes (`panel serve --num-procs`; 0 = one per core) [1]
+#   NUM_PROCS  worker processes (`panel serve --num-procs`; 0 = one per core) [1]; for a class prefer
+#              one process per core behind nginx (README, docs/nginx/sigprop.conf)
 #   ORIGINS    extra websocket origins allowed, space separated, e.g. "myhost.example.org:5006" or "*"
 #   SERVE_ARGS extra arguments for `panel serve`
 #   PYTEST_ARGS extra arguments for pytest, e.g. PYTEST_ARGS="-k maps -x"

@@ -60,15 +60,15 @@ class Configuration(param.Parameterized):
     def label(self) -> str:
         return self.title or f"{self.activation} · {METHOD_NAMES[self.method]}"
 
-    blocking = True  # False while a served dashboard is still loading: compute() then only reads caches
+    blocking = True  # False in a served dashboard: compute() then only reads caches (the engine pool fills them)
 
     def ready(self) -> bool:
         """Whether this configuration's curves (or its error) are already computed."""
         return data.curves.cached(self.spec())
 
     def compute(self):
-        """Curves of this configuration, or None (and ``error`` set) if the engine refused it; None while
-        loading (``blocking`` False) and not computed yet."""
+        """Curves of this configuration, or None (and ``error`` set) if the engine refused it; None when it
+        does not block (``blocking`` False) and they are not computed yet."""
         spec = self.spec()
         if not self.blocking and not data.curves.cached(spec):
             return None
@@ -98,21 +98,33 @@ class Configuration(param.Parameterized):
     FIRST_TAB = ("curves", "point")  # what the first page draws: C-map curves and the readouts
     OTHER_TABS = ("ntk", "phase")
 
+    _PARTS = {  # part -> (compute and cache it, whether it is cached) for a spec
+        "curves": (data.curves, data.curves.cached),
+        "point": (data.local_point, data.local_point.cached),
+        "ntk": (data.ntk, data.ntk.cached),
+        "phase": (lambda s: data.phase(data.model(s).phi),
+                  lambda s: data.model.peek(s) is not None and data.phase.cached(data.model.peek(s).phi)),
+    }
+
     def warm(self, parts=FIRST_TAB + OTHER_TABS) -> None:
         """Compute (and cache) what the dashboard draws for this configuration (``parts`` of FIRST_TAB and
         OTHER_TABS); errors are cached and shown when drawn."""
         spec = self.spec()
-        fns = {
-            "curves": data.curves,
-            "point": data.local_point,
-            "ntk": data.ntk,
-            "phase": lambda s: data.phase(data.model(s).phi),
-        }
         for part in parts:
             try:
-                fns[part](spec)
+                self._PARTS[part][0](spec)
             except Exception:  # noqa: BLE001, S112 - the error is cached and shown when drawn
                 pass
+
+    def missing(self, parts) -> bool:
+        """Whether any of ``parts`` is neither computed nor refused yet (reads the caches only). A refused
+        configuration misses nothing beyond its curves: the error is what is shown."""
+        spec = self.spec()
+        if not data.curves.cached(spec):
+            return True
+        if data.curves.peek(spec) is None:  # refused: nothing else to compute
+            return False
+        return not all(self._PARTS[part][1](spec) for part in parts)
 
     # ---- widgets -------------------------------------------------------------------------------------
     def editor(self, on_remove=None, on_duplicate=None) -> pn.viewable.Viewable:

@@ -3,7 +3,6 @@ inline in a notebook."""
 
 from __future__ import annotations
 
-import asyncio
 import html
 import io
 import math
@@ -14,7 +13,7 @@ import panel as pn
 import param
 from panel.io import hold
 
-from . import export, specs, urlstate
+from . import export, specs, urlstate, work
 from .config import METHOD_NAMES, PALETTE, Configuration
 from .live import LivePhasePlot, LivePlot
 from .presets import DEFAULT, PRESETS
@@ -35,6 +34,12 @@ PLOTS = (
     ("ntk", "6a · Per-layer NTK"),
     ("ntk_condition", "6b · NTK condition number"),
     ("phase", "7 · EOC phase diagram of the edited configuration (click to set σ_w², σ_b²)"),
+)
+TAB_PARTS = (  # what each plot tab needs computed, beyond the first tab's curves and readouts
+    (),
+    (),
+    ("ntk",),
+    ("phase",),  # (of the edited configuration only)
 )
 MAX_CONFIGS = urlstate.MAX_CONFIGS
 PRESENT_TABLE_CSS = "table.sigprop-table { font-size: 150%; }"
@@ -69,17 +74,17 @@ def _swatch(cfg) -> str:
 
 def warm(configs, first_tab_only: bool = False) -> None:
     """Compute and cache what the dashboard draws for ``configs`` (safe in a worker thread): the first tab of
-    every configuration first, then (unless ``first_tab_only``) the other tabs, and what the first export
-    needs (HoloViews' matplotlib backend)."""
+    every configuration first, then (unless ``first_tab_only``) the other tabs.
+
+    HoloViews (the exports' back end) is not imported here: Panel imports it from the event loop as soon as it
+    is in ``sys.modules``, and a half-imported HoloViews from this thread made those callbacks fail. The first
+    export imports it (about 2 s, once per process)."""
     for cfg in configs:
         cfg.warm(Configuration.FIRST_TAB)
     if first_tab_only:
         return
     for cfg in configs:
         cfg.warm(Configuration.OTHER_TABS)
-    from . import plots  # noqa: F401
-
-    export.load()
 
 
 _warmup: threading.Thread | None = None  # the warm-up thread (started once per process)
@@ -106,6 +111,17 @@ def start_warmup(states=DEFAULT, delay: float = 10.0) -> None:
 def _start_warmup_now() -> None:
     if _warmup is not None and _warmup.ident is None:
         _warmup.start()
+
+
+def _schedule(doc, fn) -> None:
+    """Run ``fn`` on ``doc``'s event loop, with the document lock (safe to call from a pool thread)."""
+    from panel.io.state import set_curdoc
+
+    try:
+        with set_curdoc(doc):
+            pn.state.execute(fn, schedule=True)
+    except Exception:  # noqa: BLE001 - the session ended meanwhile: nothing to draw
+        pass
 
 
 def warm_run() -> bool:
@@ -145,6 +161,8 @@ class Dashboard(pn.viewable.Viewer):
         self._editors.param.watch(lambda e: setattr(self, "active", e.new), "active")
         self._layout = None
         self._tables: list = []
+        self._jobs: work.Coalescer | None = None  # served: the engine pool's job for this session
+        self._spinners: list = []  # the busy spinners of the plots drawn
         states = None
         if configurations is None and self._location is not None:
             decoded = urlstate.decode(pn.state.session_args or {})
@@ -160,23 +178,53 @@ class Dashboard(pn.viewable.Viewer):
                     cfg.colour = next((c for c in PALETTE if c not in used), cfg.colour)
         else:
             configs = [self._new_config(s) for s in (states or PRESETS[self.preset]["configs"])]
-        if defer:
-            for cfg in configs:
-                cfg.blocking = False
+        if defer:  # served: the event loop only reads caches; the engine pool fills them (app/work.py)
+            doc = pn.state.curdoc
+            self._jobs = work.Coalescer(self._compute_missing, self._computed, lambda fn: _schedule(doc, fn))
             if not warm_run():
                 pn.state.onload(self._load)
+                pn.state.on_session_destroyed(lambda _context: self._jobs.close())
         self._set_configurations(configs)
+        self._plot_cards.param.watch(lambda _event: self._request(), "active")
 
-    async def _load(self) -> None:
-        """After the first page is shown: compute off the server's event loop, then draw."""
+    def _load(self) -> None:
+        """After the first page is shown: compute in the engine pool, then draw."""
         _start_warmup_now()  # the default view's other tabs, and the export back end, in the background
-        await asyncio.get_running_loop().run_in_executor(None, warm, list(self.configurations), True)
-        for cfg in self.configurations:
-            cfg.blocking = True
-            cfg.compute()
-        self._refresh()
         self._loaded = True
-        self._write_url()
+        self._request(force=True)
+
+    # ---- engine work (served: in the pool, app/work.py) ----------------------------------------------------
+    def _needed(self):
+        """(configuration, parts) that the first tab and the visible plot tab draw."""
+        tab = TAB_PARTS[self._plot_cards.active] if self._plot_cards.active < len(TAB_PARTS) else ()
+        active = min(self.active, len(self.configurations) - 1)
+        for i, cfg in enumerate(list(self.configurations)):
+            parts = Configuration.FIRST_TAB + tuple(p for p in tab if p != "phase" or i == active)
+            yield cfg, parts
+
+    def _request(self, force: bool = False) -> None:
+        """Compute what is missing in the pool (served), showing the plots busy meanwhile."""
+        if self._jobs is None or not self._loaded:
+            return
+        if force or any(cfg.missing(parts) for cfg, parts in self._needed()):
+            self._busy(True)
+            self._jobs.request()
+
+    def _compute_missing(self) -> None:  # in a pool thread
+        for cfg, parts in self._needed():
+            cfg.warm(parts)
+
+    def _computed(self) -> None:  # on the session's event loop, once no newer request waits
+        self._busy(self._jobs.busy)
+        for cfg in self.configurations:
+            self._notify_error(cfg)
+        self._refresh()
+
+    def _busy(self, flag: bool) -> None:
+        """A spinner beside each drawn plot's title while its data is computed (the plots stay usable)."""
+        for spinner in self._spinners:
+            if spinner.value != flag:
+                spinner.param.update(value=flag, visible=flag)
 
     # ---- configurations ------------------------------------------------------------------------------
     def _new_config(self, state: dict) -> Configuration:
@@ -193,12 +241,13 @@ class Dashboard(pn.viewable.Viewer):
             if not getattr(cfg, "_dashboard_watch", False):
                 cfg.param.watch(lambda *events, c=cfg: self._changed(c), list(Configuration.STATE_FIELDS))
                 cfg._dashboard_watch = True
-            if cfg.blocking:
-                cfg.compute()
+            cfg.blocking = self._jobs is None
+            cfg.compute()
         self.active = min(self.active, len(configs) - 1)
         self.configurations = list(configs)
         self._show_editors()
         self._refresh(force=True)
+        self._request()
 
     def _show_editors(self) -> None:
         """The editor tabs, titled and coloured like the configurations' curves; tab ``active`` shown."""
@@ -260,11 +309,17 @@ class Dashboard(pn.viewable.Viewer):
             getattr(notifications, kind)(html.escape(message), duration=6000)
 
     def _changed(self, cfg: Configuration) -> None:
-        before = cfg.error
-        cfg.compute()
-        if cfg.error and cfg.error != before:
-            self._notify(f"{cfg.label()}: {cfg.error}")
+        self._notify_error(cfg)  # (served: from the cache; a new result is drawn by _computed)
         self._refresh()
+        self._request()
+
+    def _notify_error(self, cfg: Configuration) -> None:
+        """Compute (or, served, read) ``cfg``'s curves; a toast when its error is new."""
+        before = getattr(cfg, "_shown_error", "")
+        cfg.compute()
+        if cfg.error and cfg.error != before and cfg.ready():
+            self._notify(f"{cfg.label()}: {cfg.error}")
+        cfg._shown_error = cfg.error if cfg.ready() else before
 
     def _signature(self):
         return (tuple((c.label(), c.colour) for c in self.configurations), self.presentation)
@@ -274,6 +329,7 @@ class Dashboard(pn.viewable.Viewer):
         if self.active < len(self._editors):  # (before the configurations are set, _show_editors does it)
             self._editors.active = self.active
         self._refresh()
+        self._request()
 
     @param.depends("presentation", watch=True)
     def _refresh(self, force: bool = False) -> None:
@@ -288,6 +344,7 @@ class Dashboard(pn.viewable.Viewer):
                     self._show_editors()  # a name or colour changed
                 self._structure = sig
                 self._live = {}  # built when their tab is first shown (a session starts with tab 1 only)
+                self._spinners = []
                 active_tab = self._plot_cards.active
                 self._plot_cards[:] = [
                     (
@@ -351,8 +408,12 @@ class Dashboard(pn.viewable.Viewer):
             )
             for fmt in export.FORMATS
         ]
+        busy = self._jobs is not None and self._jobs.busy
+        spinner = pn.indicators.LoadingSpinner(  # the busy indicator (served: see _request)
+            value=busy, visible=busy, size=18, margin=(2, 0), css_classes=["sigprop-busy"])
+        self._spinners.append(spinner)
         return pn.Column(
-            pn.pane.Markdown(f"**{title}**", margin=(0, 10)),
+            pn.Row(pn.pane.Markdown(f"**{title}**", margin=(0, 10)), spinner),
             pane,
             pn.Row(*buttons),
             sizing_mode="stretch_width",

@@ -29,30 +29,36 @@ SB2_GRID = np.linspace(0.0, 1.0, 26)  # phase diagram σ_b² (at 0: C'(1) = 1, �
 MAX_POINTS = 400  # layers drawn per trajectory (log-spaced when deeper)
 N_DEPTHS = 4  # depths drawn per configuration in the C_f(c) plot
 
-LOCK = threading.RLock()  # one engine computation at a time (a warm-up thread may run beside the server)
-
-
 def memo(maxsize: int = 256):
     """Like functools.lru_cache, but also remembers the error a key raised (so a refused configuration is
-    not recomputed at every redraw) and offers ``peek(*args)``: the result if cached, else None."""
+    not recomputed at every redraw) and offers ``peek(*args)``: the result if cached, else None.
+
+    Thread-safe for the engine pool (:mod:`.work`): a key is computed once, while other threads asking for it
+    wait for that result; different keys are computed in parallel."""
 
     def wrap(fn):
         store: OrderedDict = OrderedDict()
+        guard = threading.Lock()  # protects store and pending
+        pending: dict = {}  # key -> the lock held while that key is computed
 
         @wraps(fn)
         def cached(*args):
-            hit = store.get(args)  # fast path without the lock: cached results never wait for a computation
+            hit = store.get(args)  # fast path without a lock: cached results never wait for a computation
             if hit is None:
-                with LOCK:
+                with guard:
+                    key_lock = pending.setdefault(args, threading.Lock())
+                with key_lock:
                     hit = store.get(args)
                     if hit is None:
                         try:
                             hit = (True, fn(*args))
                         except (ValueError, ArithmeticError) as exc:
                             hit = (False, exc)
-                        store[args] = hit
-                        if len(store) > maxsize:
-                            store.popitem(last=False)
+                        with guard:
+                            store[args] = hit
+                            if len(store) > maxsize:
+                                store.popitem(last=False)
+                            pending.pop(args, None)
             ok, value = hit
             if not ok:
                 raise value

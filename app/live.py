@@ -63,7 +63,7 @@ class LivePlot:
                 if s.y2 is None:
                     lines.append(r)
             self.sources.append(srcs)
-            self._tokens.append(self._token(cfg))
+            self._tokens.append(self._token(cfg) if cfg.blocking or cfg.ready() else None)
         fig.add_tools(
             HoverTool(
                 renderers=lines, tooltips=[("", "$name"), (spec.xlabel, "@x{0.[0000]}"), (spec.ylabel, "@y{0.[0000]}")]
@@ -95,16 +95,16 @@ class LivePlot:
             **kw,
         )
 
-    @staticmethod
-    def _token(cfg):
-        return (cfg.spec(), cfg.error, cfg.ready(), cfg.blocking)
+    def _token(self, cfg):
+        return (cfg.spec(), cfg.error, cfg.blocking, not cfg.missing(self.spec.parts))
 
     def update(self, configs, active: int = 0) -> int:
-        """Push new data for the configurations whose parameters changed; returns how many changed."""
+        """Push new data for the configurations whose parameters changed; returns how many changed. A
+        configuration still being computed (served) keeps its previous curves until its new ones are in."""
         changed = 0
         for i, cfg in enumerate(configs):
             token = self._token(cfg)
-            if token == self._tokens[i]:
+            if token == self._tokens[i] or (not cfg.blocking and not cfg.ready() and self._tokens[i] is not None):
                 continue
             self._tokens[i] = token
             for src, s in zip(self.sources[i], self.spec.series(cfg, cfg.compute())):
@@ -162,13 +162,14 @@ class LivePhasePlot:
 
     @staticmethod
     def _token_of(cfg, active):
-        return (active, cfg.label(), cfg.colour, cfg.ready(), cfg.blocking, phase_inputs(cfg))
+        return (active, cfg.label(), cfg.colour, cfg.blocking, not cfg.missing(("phase",)), phase_inputs(cfg))
 
     def update(self, configs, active: int = 0) -> int:
         """Redraw when the active configuration or its activation/point changed; returns 1 if it did."""
         cfg = configs[active]
         token = self._token_of(cfg, active)
-        if token == self._token:
+        pending = not cfg.blocking and cfg.missing(("phase",))  # served, still computing: keep the last drawing
+        if token == self._token or (pending and self._token is not None and self._token[0] == active):
             return 0
         self._token = token
         view = phase_view(cfg)

@@ -52,6 +52,7 @@ class PlotSpec:
     logy: bool = False
     legend: str = "bottom_right"
     ylim: tuple | None = None
+    parts: tuple[str, ...] = ("curves",)  # what series() reads from the caches (Configuration.warm's parts)
 
 
 def _safe_log(y: np.ndarray) -> np.ndarray:
@@ -216,6 +217,7 @@ SPECS = {
         _ntk,
         legend="top_left",
         ylim=(-1.5, 2.5),
+        parts=("curves", "ntk"),
     ),
     "ntk_condition": PlotSpec(
         "ntk_condition",
@@ -225,6 +227,7 @@ SPECS = {
         _ntk_cond,
         logy=True,
         legend="top_left",
+        parts=("curves", "ntk"),
     ),
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from functools import lru_cache
 
@@ -48,20 +49,25 @@ def _is_homogeneous(phi: Activation) -> bool:
 
 
 class _LRU:
+    """A least-recently-used cache that threads may share (a served dashboard solves in a thread pool)."""
+
     def __init__(self, maxsize: int):
         self.maxsize, self.data = maxsize, OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key):
-        if key in self.data:
-            self.data.move_to_end(key)
-            return self.data[key]
-        return None
+        with self._lock:
+            if key in self.data:
+                self.data.move_to_end(key)
+                return self.data[key]
+            return None
 
     def put(self, key, value):
-        self.data[key] = value
-        self.data.move_to_end(key)
-        while len(self.data) > self.maxsize:
-            self.data.popitem(last=False)
+        with self._lock:
+            self.data[key] = value
+            self.data.move_to_end(key)
+            while len(self.data) > self.maxsize:
+                self.data.popitem(last=False)
 
 
 _LOCAL = _LRU(4096)  # (φ, method, local targets) -> params

@@ -3,9 +3,11 @@ pytest-playwright, console-error capture and checked screenshots (saved under bu
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -121,6 +123,43 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(10)
         self._log.close()
+
+
+NGINX_CONF = ROOT / "docs" / "nginx" / "sigprop.conf"
+
+
+@contextlib.contextmanager
+def nginx_in_front(processes: int = 2):
+    """Debian's nginx with docs/nginx/sigprop.conf (its ports replaced by free ones) in front of ``processes``
+    (2) `panel serve app` processes; yields (URL of the app through nginx, the Servers)."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        raise FileNotFoundError("nginx is not installed (.ci/run installs Debian's nginx)")
+    if processes != 2:
+        raise ValueError("docs/nginx/sigprop.conf names two backends")
+    port = free_port()
+    servers = [Server(extra=("--use-xheaders", "--allow-websocket-origin", f"127.0.0.1:{port}"))
+               for _ in range(processes)]
+    prefix = BUILD / f"nginx-{port}"
+    prefix.mkdir(parents=True, exist_ok=True)
+    conf = NGINX_CONF.read_text()
+    conf = conf.replace("127.0.0.1:5006", f"127.0.0.1:{servers[0].port}").replace(
+        "127.0.0.1:5007", f"127.0.0.1:{servers[1].port}").replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+    (prefix / "nginx.conf").write_text(conf)
+    log = open(prefix / "nginx.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf")], stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        for s in servers:
+            s.wait()
+        wait_http(f"http://127.0.0.1:{port}/liveness", 30, proc)
+        yield f"http://127.0.0.1:{port}/app", servers
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+        for s in servers:
+            s.stop()
 
 
 @pytest.fixture(scope="session")
