@@ -327,7 +327,7 @@ def summary(results: list[dict]) -> dict:
     }
 
 
-def _run(main):
+def run_async(main):
     """``asyncio.run(main())`` in a thread of its own (the caller's thread may hold an event loop already,
     e.g. Playwright's in a test session)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -348,7 +348,7 @@ def run_class(ws_url: str, n: int, arrive_within: float, duration: float, seed: 
         return await asyncio.gather(*[
             student(ws_url, offset + i, a, duration, pause, seed, depth_stops) for i, a in enumerate(arrivals)])
 
-    results = _run(main)
+    results = run_async(main)
     return {**summary(results), "results": results}
 
 
@@ -369,5 +369,5 @@ def run_with_heavy_neighbour(ws_url: str, n_light: int, duration: float, seed: i
         stop.set()
         return light, await heavy
 
-    light, heavy = _run(main)
+    light, heavy = run_async(main)
     return {**summary(light), "results": light, "heavy": heavy}
