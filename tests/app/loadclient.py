@@ -194,11 +194,13 @@ USER = re.compile(r"user-\d+")
 
 
 async def student(ws_url: str, index: int, arrive: float, duration: float, pause=(3.0, 6.0), seed: int = 0,
-                  depth_stops=(), first_label: str = "ReLU · He") -> dict:
-    """Arrive after ``arrive`` s, open the dashboard, name the first configuration ``user-<index>``, then for
+                  depth_stops=()) -> dict:
+    """Arrive after ``arrive`` s, open the dashboard from a link naming the first configuration ``user-<index>``
+    (tanh, Standard with custom σ_w; the second is ReLU · He), then for
     ``duration`` s change its depth, σ_w, method or activation every ``pause`` s, each time timing the change
     until its new curve data arrives. Returns the timings and what the session saw."""
     import random
+    from urllib.parse import urlencode
 
     rng = random.Random(seed * 100_003 + index)
     await asyncio.sleep(arrive)
@@ -207,50 +209,48 @@ async def student(ws_url: str, index: int, arrive: float, duration: float, pause
     t0 = time.perf_counter()
     session = None
     try:
-        session = await Session.open(ws_url)
-        await session.wait(lambda: session.find(("TextInput",), "sigprop-title") is not None
-                           and has_points(session, session.renderer_source(first_label)))
-        out["opened"] = time.perf_counter() - t0
         name = f"user-{index}"
+        query = urlencode({"n": 2, "c0.name": name, "c0.act": "tanh", "c0.m": "standard", "c0.s": "custom",
+                           "c1.name": "ReLU · He", "c1.act": "relu", "c1.m": "standard", "c1.s": "he"})
+        session = await Session.open(f"{ws_url}?{query}")  # (a link the lecturer shared, with the student's name)
+        await session.wait(lambda: session.find(("TextInput",), "sigprop-title") is not None
+                           and has_points(session, session.renderer_source(name)))
+        out["opened"] = time.perf_counter() - t0
 
-        def answered(t, settling=False):
+        def answered(t):
             """The change sent at ``t`` is answered: its new curve data arrived, or the readouts (redrawn after
             ``t``, no longer "computing…") say that the engine refused the new settings."""
             readouts = session.find(("HTML",), "sigprop-readouts")
             row = (session.readout_rows()[1:2] or [""])[0]
             if session.touched.get(readouts, 0.0) <= t or "computing" in row:
                 return False
-            return (settling or session.touched.get(session.renderer_source(name), 0.0) > t
-                    or "sigprop-row-error" in row)
+            return session.touched.get(session.renderer_source(name), 0.0) > t or "sigprop-row-error" in row
 
         async def change(model_id, value, kind, check=None):
-            out["stage"] = f"{kind or 'rename'} -> {value!r}"
+            out["stage"] = f"{kind} -> {value!r}"
             t = time.perf_counter()
             await session.set_value(model_id, value)
-            if kind is None:  # a rename rebuilds the figures: wait for the renamed curve
-                await session.wait(lambda: has_points(session, session.renderer_source(name))
-                                   and any(name in r for r in session.readout_rows()[1:2]))
-            else:
-                settling = kind == "setup"  # (the setup may leave the curve as it was: wait for the readouts)
-                await session.wait(lambda: answered(t, settling) and (check is None or check()))
-                out["latencies"].append(time.perf_counter() - t)
-                out["kinds"].append(kind)
-                out["refused"] += "sigprop-row-error" in (session.readout_rows()[1:2] or [""])[0]
+            await session.wait(lambda: answered(t) and (check is None or check()))
+            out["latencies"].append(time.perf_counter() - t)
+            out["kinds"].append(kind)
+            out["refused"] += "sigprop-row-error" in (session.readout_rows()[1:2] or [""])[0]
             out["foreign"] += sorted(set(USER.findall(" ".join(session.readout_rows()))) - {name})
 
-        await change(session.find(("TextInput",), "sigprop-title"), name, None)
-        state = {"method": "Standard", "activation": "relu", "depth": None}
-        await change(session.find(("Select", "CustomSelect"), "sigprop-scheme"), "custom", "setup")
-        await change(session.find(("TextInput",), "sigprop-activation"), "tanh", "setup")
-        state["activation"] = "tanh"
-        out["latencies"].clear()
-        out["kinds"].clear()
+        state = {"method": "Standard", "activation": "tanh"}
         end = time.perf_counter() + duration
         while time.perf_counter() < end:
             await asyncio.sleep(rng.uniform(*pause))
             kinds = ["depth", "method", "activation"] + (["sigma_w"] if state["method"] == "Standard" else [])
             kind = rng.choice(kinds)
-            if kind == "depth":
+            refused = "sigprop-row-error" in (session.readout_rows()[1:2] or [""])[0]
+            if refused and state["method"] != "Standard":  # back to settings that work (the same refusal
+                await change(session.find(("Select", "CustomSelect"), "sigprop-method"), "Standard", "method",
+                             check=lambda: "Standard" in (session.readout_rows()[1:2] or [""])[0])
+                state["method"] = "Standard"  # again would not redraw anything)
+            elif refused:  # Standard refused: softplus or gelu whose variance grows without bound; tanh is bounded
+                await change(session.find(("TextInput",), "sigprop-activation"), "tanh", "activation")
+                state["activation"] = "tanh"
+            elif kind == "depth":
                 slider = session.find(("Slider",), "sigprop-depth")
                 options = session.models[slider]["attributes"]
                 now = options.get("value")
