@@ -44,6 +44,11 @@ def report(label: str, r: dict) -> str:
     line = (f"{label}: {r['sessions']} sessions; open p50 {r['open_p50']:.2f} s, p95 {r['open_p95']:.2f} s; "
             f"change -> data p50 {1e3 * r['change_p50']:.0f} ms, p95 {1e3 * r['change_p95']:.0f} ms "
             f"({r['changes']} changes, {r['refused']} refused by the engine); failed {len(r['failed'])}")
+    if r["failed"]:
+        from collections import Counter
+
+        kinds = Counter(f.split(" (at ")[0] for f in r["failed"])
+        line += " (" + "; ".join(f"{n} × {k}" for k, n in kinds.most_common()) + ")"
     print("\n" + line)
     return line
 
