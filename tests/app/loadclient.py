@@ -217,20 +217,23 @@ async def student(ws_url: str, index: int, arrive: float, duration: float, pause
                            and has_points(session, session.renderer_source(name)))
         out["opened"] = time.perf_counter() - t0
 
-        def answered(t):
-            """The change sent at ``t`` is answered: its new curve data arrived, or the readouts (redrawn after
-            ``t``, no longer "computing…") say that the engine refused the new settings."""
+        def answered(t, check=None):
+            """The change sent at ``t`` is answered: the readouts were redrawn after ``t`` and no longer say
+            "computing…", and the new curve data arrived, or the engine refused the new settings, or ``check``
+            sees the new state in the readouts (a new method can give the very same curves, e.g. tanh's EOC at
+            σ_b = 0 is σ_w = 1, and Bokeh sends no unchanged data)."""
             readouts = session.find(("HTML",), "sigprop-readouts")
             row = (session.readout_rows()[1:2] or [""])[0]
             if session.touched.get(readouts, 0.0) <= t or "computing" in row:
                 return False
-            return session.touched.get(session.renderer_source(name), 0.0) > t or "sigprop-row-error" in row
+            return (session.touched.get(session.renderer_source(name), 0.0) > t or "sigprop-row-error" in row
+                    or (check is not None and check()))
 
         async def change(model_id, value, kind, check=None):
             out["stage"] = f"{kind} -> {value!r}"
             t = time.perf_counter()
             await session.set_value(model_id, value)
-            await session.wait(lambda: answered(t) and (check is None or check()))
+            await session.wait(lambda: answered(t, check) and (check is None or check()))
             out["latencies"].append(time.perf_counter() - t)
             out["kinds"].append(kind)
             out["refused"] += "sigprop-row-error" in (session.readout_rows()[1:2] or [""])[0]
