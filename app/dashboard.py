@@ -35,12 +35,6 @@ PLOTS = (
     ("ntk_condition", "6b · NTK condition number"),
     ("phase", "7 · EOC phase diagram of the edited configuration (click to set σ_w², σ_b²)"),
 )
-TAB_PARTS = (  # what each plot tab needs computed, beyond the first tab's curves and readouts
-    (),
-    (),
-    ("ntk",),
-    ("phase",),  # (of the edited configuration only)
-)
 MAX_CONFIGS = urlstate.MAX_CONFIGS
 PRESENT_TABLE_CSS = "table.sigprop-table { font-size: 150%; }"
 PRESENT_CSS = ":host { font-size: 150%; --bokeh-base-font-size: 18px; --base-font-size: 18px; }"
@@ -196,10 +190,13 @@ class Dashboard(pn.viewable.Viewer):
     # ---- engine work (served: in the pool, app/work.py) ----------------------------------------------------
     def _needed(self):
         """(configuration, parts) that the first tab and the visible plot tab draw."""
-        tab = TAB_PARTS[self._plot_cards.active] if self._plot_cards.active < len(TAB_PARTS) else ()
+        keys = TABS[self._plot_cards.active][1] if self._plot_cards.active < len(TABS) else ()
+        # the parts the plot specs read; the phase diagram is drawn for the edited configuration only
+        tab = {p for k in keys for p in (("phase",) if k == "phase" else specs.SPECS[k].parts)}
         active = min(self.active, len(self.configurations) - 1)
         for i, cfg in enumerate(list(self.configurations)):
-            parts = Configuration.FIRST_TAB + tuple(p for p in tab if p != "phase" or i == active)
+            parts = Configuration.FIRST_TAB + tuple(sorted(p for p in tab - set(Configuration.FIRST_TAB)
+                                                           if p != "phase" or i == active))
             yield cfg, parts
 
     def _request(self, force: bool = False) -> None:
