@@ -54,6 +54,9 @@ _WHERE = {
     **dict.fromkeys(("Dense", "LayerNorm", "LooksLinear", "Network", "Residual", "Serial", "Sum", "c_deviation_bound",
                      "concatenate", "mlp", "modified_resnet", "resnet", "theorem13_bounds"), "network"),
     **dict.fromkeys(("NTKResult", "circle_cosines", "ntk", "ntk_bound", "ntk_condition_numbers"), "ntk"),
+    **dict.fromkeys(("FiniteWidthResult", "finite_width"), "finite"),
+    **dict.fromkeys(("TrainResult", "train"), "training"),
+    **dict.fromkeys(("SweepResult", "sweep"), "sweeps"),
 }
 
 __version__ = "0.1.0"
@@ -66,7 +69,7 @@ def __getattr__(name: str):
     module = _WHERE.get(name)
     if module is None:
         if name in ("methods", "network", "maps", "ntk", "kernels", "activations", "local_maps", "jets",
-                    "expression", "quadrature"):
+                    "expression", "quadrature", "finite", "training", "datasets", "sweeps"):
             return importlib.import_module(f".{name}", __name__)
         raise AttributeError(f"module 'sigprop' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)

@@ -51,6 +51,10 @@ def conda_requirements() -> tuple[dict[str, SpecifierSet], list[str]]:
     for entry in ENVIRONMENT["dependencies"]:
         if isinstance(entry, dict):
             pip_section += entry["pip"]
+            for line in entry["pip"]:  # PyPI-only packages (not on conda-forge) count with their bounds
+                if not line.startswith("-"):
+                    req = Requirement(line.split("#")[0].strip())
+                    reqs[canonicalize_name(req.name)] = req.specifier
             continue
         match = re.fullmatch(r"([A-Za-z0-9_.\-]+)\s*(.*)", entry.strip())
         assert match, f"unparsable conda spec {entry!r}"

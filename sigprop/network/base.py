@@ -14,6 +14,10 @@ branches)``              TAT, arXiv:2203.08120, Appendix B): ``on_layer`` at eve
                          appended to the traced ``scales`` vector
 ``ntk_forward`` /        the NTK carried in the same state as the NNGP (Jacot's recursion): a forward pass
 ``ntk_backward``         records what each layer injects, a reverse pass gives each layer's multiplier
+``sample(h, sampler)``   a finite-width random network: the unit's output for inputs ``h`` (seeds, B, n), its
+                         fresh weights drawn exactly through ``sampler`` (:mod:`sigprop.finite`)
+``init_params`` /        the same finite network with explicit, trainable parameters in JAX
+``apply_params``         (:mod:`sigprop.training`); units without parameters use the defaults below
 =======================  ======================================================================================
 
 The kernel state is ``(q, d)``: the pre-activation variance and ``d = 1 − c``, so degeneration near c = 1 is
@@ -53,6 +57,13 @@ class Unit:
         raise NotImplementedError
 
     def slot(self, index: dict, scales: list):  # pragma: no cover
+        raise NotImplementedError
+
+    def init_params(self, key, n_in: int, spec):
+        """A unit without parameters: ``(None, n_in)``."""
+        return None, n_in
+
+    def apply_params(self, params, h):  # pragma: no cover - every unit with a finite forward pass overrides
         raise NotImplementedError
 
     @property
@@ -142,6 +153,56 @@ class Serial(Unit):
         for unit, rec in reversed(recs):
             B = unit.ntk_backward(rec, B, layers)
         return B
+
+    def sample(self, h, sampler, record=None):
+        """The units in order; ``record(h, l)`` (top level only) after the l-th unit."""
+        layer = 0
+        for unit, times in self.runs:
+            for _ in range(times):
+                h = unit.sample(h, sampler)
+                layer += 1
+                if record is not None:
+                    record(h, layer)
+        return h
+
+    def init_params(self, key, n_in, spec):
+        """Per run, ``{"list": [params, ...]}`` (one set per repetition), or with ``stacked`` and times > 1
+        ``{"first": params, "scan": params with a leading times − 1 axis}`` for :func:`jax.lax.scan` (the
+        first repetition apart, since it may change the width). ``spec``: width, weights and ``stacked``
+        (:class:`sigprop.training.ParamSpec`). Returns (params, output width)."""
+        import jax
+
+        out, n = [], n_in
+        for i, (unit, times) in enumerate(self.runs):
+            keys = jax.random.split(jax.random.fold_in(key, i), times)
+            if spec.stacked and times > 1:
+                first, n = unit.init_params(keys[0], n, spec)
+                rest = jax.vmap(lambda k, unit=unit, n=n: unit.init_params(k, n, spec)[0])(keys[1:])
+                out.append({"first": first, "scan": rest})
+            else:
+                run = []
+                for k in keys:
+                    p, n = unit.init_params(k, n, spec)
+                    run.append(p)
+                out.append({"list": run})
+        return out, n
+
+    def apply_params(self, params, h):
+        """The finite network's forward pass: the units in order (repeated runs as one :func:`jax.lax.scan`)."""
+        import jax
+
+        for (unit, times), run in zip(self.runs, params):
+            if "list" in run:
+                for p in run["list"]:
+                    h = unit.apply_params(p, h)
+            else:
+                h = unit.apply_params(run["first"], h)
+                if jax.tree.leaves(run["scan"]):
+                    h, _ = jax.lax.scan(lambda x, p, unit=unit: (unit.apply_params(p, x), None), h, run["scan"])
+                else:  # a run of units without parameters
+                    for _ in range(times - 1):
+                        h = unit.apply_params(None, h)
+        return h
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,23 @@ class Dense(Layer):
         layers.append(k2 * B)
         return B * dot
 
+    def sample(self, h, sampler):
+        """A finite layer: φ(h), then fresh weights, sampled exactly (:meth:`sigprop.finite.Sampler.linear`)."""
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            features = self.phi(h)
+        return sampler.linear(features, self.sigma_w, self.sigma_b)
+
+    def init_params(self, key, n_in, spec):
+        """``w`` (n_in × width; N(0, σ_w²/n_in) or scaled orthogonal), ``b`` ~ N(0, σ_b²)."""
+        from ..training import init_weight
+
+        kw, kb = jax.random.split(key)
+        return {"w": init_weight(kw, n_in, spec.width, self.sigma_w, spec),
+                "b": self.sigma_b * jax.random.normal(kb, (spec.width,), spec.dtype)}, spec.width
+
+    def apply_params(self, params, h):
+        return self.phi(h) @ params["w"] + params["b"]
+
 
 @lru_cache(maxsize=1)
 def _ntk_step():

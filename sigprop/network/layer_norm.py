@@ -16,8 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from .._lazy import Lazy
 from ..kernels import _ns
 from .base import NumpyMemo, Unit
+
+jnp = Lazy("jax.numpy")
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,12 @@ class LayerNorm(Unit):
 
     def ntk_backward(self, rec, B, layers):
         return B / rec
+
+    def sample(self, h, sampler):
+        return h / np.sqrt(np.mean(h * h, axis=-1, keepdims=True))
+
+    def apply_params(self, params, h):
+        return h / jnp.sqrt(jnp.mean(h * h, axis=-1, keepdims=True))
 
 
 @dataclass(frozen=True)

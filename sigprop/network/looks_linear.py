@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .._lazy import Lazy
 from ..activations import Activation
 from ..errors import ConfigurationError
 from .base import Layer, NumpyMemo
+
+jnp = Lazy("jax.numpy")
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,27 @@ class LooksLinear(Layer):
     def ntk_backward(self, rec, B, layers):
         layers.append(rec * B)
         return B
+
+    @property
+    def gamma(self) -> float:
+        """γ = 1/(φ(1) − φ(−1)), so that γ(φ(h) − φ(−h)) = h (φ positively homogeneous)."""
+        return 1.0 / float(self.base(1.0) - self.base(-1.0))
+
+    def sample(self, h, sampler):
+        """γ[W, −W][φ(h); φ(−h)] = W·γ(φ(h) − φ(−h)) with W q-preserving (fan-in variance 1/n or orthogonal)."""
+        return sampler.linear(self.gamma * (self.base(h) - self.base(-h)), 1.0)
+
+    def init_params(self, key, n_in, spec):
+        """The mirrored weights γ[W; −W] (2·n_in × width): linear at initialisation, two independent halves once
+        training moves them (Balduzzi et al. 2017)."""
+        from ..training import init_weight
+
+        w = init_weight(key, n_in, spec.width, 1.0, spec)
+        return {"w": self.gamma * jnp.concatenate([w, -w], axis=0), "b": jnp.zeros((spec.width,), spec.dtype)}, \
+            spec.width
+
+    def apply_params(self, params, h):
+        return jnp.concatenate([self.base(h), self.base(-h)], axis=-1) @ params["w"] + params["b"]
 
 
 @dataclass(frozen=True)

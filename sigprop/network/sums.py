@@ -114,6 +114,50 @@ class Sum(Unit):
         return B_in
 
 
+    def _branch_widths(self, n_in: int, width: int) -> tuple[int, ...]:
+        """The width each branch creates: the layer width for a sum, a fraction wᵢ² of it for a concatenation."""
+        if not self.concat:
+            return (width,) * len(self.branches)
+        if any(not b.has_weights for b in self.branches):
+            raise ConfigurationError("a finite concatenation needs weights in every branch (a branch without them "
+                                     "keeps the input's width, so its width fraction cannot be set)")
+        return tuple(max(1, round(w * w * width)) for w in self.weights)
+
+    def _combine(self, xp, outs):
+        if self.concat:
+            return xp.concatenate(outs, axis=-1)
+        if len({o.shape[-1] for o in outs}) > 1:
+            raise ConfigurationError(f"the branches of a finite sum have different widths {[o.shape[-1] for o in outs]}"
+                                     ": a shortcut keeps the input's width, so the input must be as wide as the layers")
+        return sum(w * o for w, o in zip(self.weights, outs))
+
+    def sample(self, h, sampler):
+        """Each branch on the same input, with weights of its own; then ``Σ wᵢ outᵢ`` (or concatenated)."""
+        import numpy as np
+
+        widths = self._branch_widths(h.shape[-1], sampler.width)
+        return self._combine(np, [b.sample(h, sampler.with_width(m)) for b, m in zip(self.branches, widths)])
+
+    def init_params(self, key, n_in, spec):
+        import jax
+
+        widths = self._branch_widths(n_in, spec.width)
+        params, outs = [], []
+        for i, (b, m) in enumerate(zip(self.branches, widths)):
+            p, n = b.init_params(jax.random.fold_in(key, i), n_in, spec.with_width(m))
+            params.append(p)
+            outs.append(n)
+        if not self.concat and len(set(outs)) > 1:
+            raise ConfigurationError(f"the branches of a finite sum have different widths {outs}: a shortcut keeps "
+                                     "the input's width, so the input must be as wide as the layers")
+        return params, (sum(outs) if self.concat else outs[0])
+
+    def apply_params(self, params, h):
+        import jax.numpy as jnp
+
+        return self._combine(jnp, [b.apply_params(p, h) for b, p in zip(self.branches, params)])
+
+
 def w_pos(w: float) -> bool:
     return w > 0.0
 

@@ -1,0 +1,169 @@
+"""Training finite networks (sigprop.training): the forward pass is the description's network, its initial kernel is
+the infinite-width one, runs are seeded, cached, stoppable, and the paper's claim is measured.
+
+The claim (Martens et al. 2021, arXiv:2110.01765; Zhang et al. 2022, arXiv:2203.08120): at depth 50, vanilla
+networks shaped by DKS or TAT train faster than standard and EOC ones. The protocol was fixed before the runs
+(issue 12): digits, the dashboard's default comparison at depth 50, 3 seeds, the same optimiser settings for all,
+and the training loss averaged over the evaluations of the second half of training (one evaluation is noisy: K-FAC's
+adaptive steps and Adam's minibatch noise make single points jump). Where it does not hold, the test says so.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import sigprop as sp
+from sigprop.datasets import digits, teacher
+from sigprop.training import FiniteNetwork, train
+
+jax = pytest.importorskip("jax")
+jnp = jax.numpy
+
+
+def test_forward_pass_is_the_described_network():
+    """φ(h) W + b layer by layer, by hand in NumPy from the same parameters (float32 rounding)."""
+    phi = sp.activation("tanh")
+    net = sp.mlp(phi, 3, sigma_w=1.3, sigma_b=0.2)
+    model = FiniteNetwork(net, width=16, features=5, classes=4, stacked=True)
+    params = model.init(jax.random.PRNGKey(0))
+    x = np.random.default_rng(0).standard_normal((7, 5)).astype(np.float32)
+    h = x @ np.asarray(params["embed"])
+    run = params["body"][0]
+    layers = [run["first"]] + [jax.tree.map(lambda a, i=i: a[i], run["scan"]) for i in range(2)]
+    for p in layers:
+        h = np.tanh(h) @ np.asarray(p["w"]) + np.asarray(p["b"])
+    out = h @ np.asarray(params["readout"]["w"]) + np.asarray(params["readout"]["b"])
+    np.testing.assert_allclose(np.asarray(model.apply(params, x)), out, rtol=1e-5, atol=1e-5)
+    # the unrolled layout (what K-FAC needs) is the same network
+    flat = FiniteNetwork(net, width=16, features=5, classes=4, stacked=False)
+    assert len(flat.init(jax.random.PRNGKey(0))["body"][0]["list"]) == 3
+
+
+def test_looks_linear_network_is_linear_at_initialisation_and_not_after_a_step():
+    net = sp.mlp("relu", 20, init=sp.looks_linear("relu"))
+    model = FiniteNetwork(net, width=32, features=6, classes=3)
+    params = model.init(jax.random.PRNGKey(1))
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((2, 4, 6)).astype(np.float32)
+    f = lambda v: np.asarray(model.apply(params, v))  # noqa: E731
+    np.testing.assert_allclose(f(x + 2 * y), f(x) + 2 * f(y), rtol=1e-4, atol=1e-4)
+    moved = jax.tree.map(lambda a: a + 0.05 * jnp.asarray(rng.standard_normal(a.shape), a.dtype), params)
+    g = lambda v: np.asarray(model.apply(moved, v))  # noqa: E731
+    assert np.max(np.abs(g(x + 2 * y) - g(x) - 2 * g(y))) > 1e-3
+
+
+@pytest.mark.parametrize("weights", ["gaussian", "orthogonal"])
+def test_initial_finite_network_has_the_infinite_width_kernel(weights):
+    """The explicit parameters (not the Gram sampler) of width 512: the body's output cosine of two inputs with
+    cosine 0.3, over 24 initialisations, lies within 4 standard errors of net.c_map(0.3) (depth 4: the O(1/N) bias
+    is ~1e-3, the standard error ~1e-2), and its q within 4 SE of the Q map."""
+    net = sp.mlp("tanh", 4, sigma_w=1.5, sigma_b=0.2)
+    model = FiniteNetwork(net, width=512, features=512, classes=2, weights=weights)
+    rng = np.random.default_rng(2)
+    cs, qs = [], []
+    for seed in range(24):
+        params = model.init(jax.random.PRNGKey(seed))
+        e = np.linalg.qr(rng.standard_normal((512, 2)))[0].T * math.sqrt(512)
+        x = np.stack([e[0], 0.3 * e[0] + math.sqrt(1 - 0.09) * e[1]]).astype(np.float32)
+        # x @ embed has q ≈ 1 at infinite width; use the inputs as h⁰ directly (identity embedding) for exactness
+        h = np.asarray(net.body.apply_params(params["body"], jnp.asarray(x)), dtype=float)
+        cs.append(h[0] @ h[1] / np.linalg.norm(h[0]) / np.linalg.norm(h[1]))
+        qs.append(h[0] @ h[0] / 512)
+    cs, qs = np.array(cs), np.array(qs)
+    assert abs(cs.mean() - float(net.c_map(0.3))) < 4 * cs.std(ddof=1) / math.sqrt(len(cs))
+    assert abs(qs.mean() - net.q_map(1.0)) < 4 * qs.std(ddof=1) / math.sqrt(len(qs))
+    # power: the standard errors are small enough to tell σ_w = 1.5 from 1.7
+    assert abs(cs.mean() - float(sp.mlp("tanh", 4, sigma_w=1.7, sigma_b=0.2).c_map(0.3))) > \
+        4 * cs.std(ddof=1) / math.sqrt(len(cs))
+
+
+def test_data_sets_ship_offline_and_are_normalised():
+    d = digits()
+    assert d.x_train.shape == (1348, 64) and d.x_test.shape == (449, 64) and d.classes == 10
+    np.testing.assert_allclose(np.mean(d.x_train**2, axis=1), 1.0, rtol=1e-5)
+    assert set(np.unique(d.y_train)) == set(range(10))
+    t = teacher()
+    assert t.x_train.shape == (1536, 32) and len(np.unique(t.y_train)) >= 5
+    np.testing.assert_array_equal(teacher().y_test, t.y_test)
+
+
+def test_runs_are_seeded_cached_reported_and_stoppable():
+    net = sp.mlp("tanh", 4, init=sp.dks("tanh", depth=4))
+    points = []
+    a = train(net, "teacher", "adam", steps=30, width=32, eval_every=10, seed=5, callback=points.append,
+              cache=False)
+    assert [p["step"] for p in points] == [0, 10, 20, 30]
+    assert a.train_loss[-1] < a.train_loss[0]  # it learns
+    b = train(net, "teacher", "adam", steps=30, width=32, eval_every=10, seed=5, cache=False)
+    np.testing.assert_array_equal(a.train_loss, b.train_loss)
+    c = train(net, "teacher", "adam", steps=30, width=32, eval_every=10, seed=6, cache=False)
+    assert not np.array_equal(a.train_loss, c.train_loss)
+    first = train(net, "teacher", "sgd", steps=20, width=32, eval_every=10)
+    assert train(net, "teacher", "sgd", steps=20, width=32, eval_every=10) is first
+    calls = iter(range(100))
+    stopped = train(net, "teacher", "adam", steps=50, width=32, eval_every=5, stop=lambda: next(calls) >= 12)
+    assert stopped.stopped and stopped.steps[-1] == 10
+    assert len(a.rows()) == 4 and a.rows()[0]["optimizer"] == "adam"
+
+
+def test_divergence_is_reported_as_infinite_loss_not_nan():
+    net = sp.mlp("relu", 6, sigma_w=2**0.5)
+    res = train(net, "teacher", "sgd", steps=40, width=32, learning_rate=50.0, eval_every=5, cache=False)
+    assert np.isinf(res.train_loss[-1]) and not np.isnan(res.train_loss).any()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"optimizer": "lbfgs"}, "optimizer"), ({"steps": 0}, "steps"), ({"width": 1.5}, "width"),
+    ({"weights": "uniform"}, "weights"), ({"learning_rate": -1.0}, "learning_rate"), ({"data": "mnist"}, "data set"),
+])
+def test_bad_settings_are_refused(kwargs, match):
+    with pytest.raises(sp.ConfigurationError, match=match):
+        train(sp.mlp("tanh", 2), **kwargs)
+
+
+def _default_comparison(depth):
+    return {
+        "ReLU · He": sp.mlp("relu", depth, init=sp.standard("relu", scheme="he")),
+        "tanh · EOC σ_b=0.22": sp.mlp("tanh", depth, init=sp.eoc("tanh", sigma_b=0.22)),
+        "tanh · DKS ζ=1.5": sp.mlp("tanh", depth, init=sp.dks("tanh", depth=depth, zeta=1.5)),
+        "leaky ReLU · TAT η=0.9": sp.mlp("leaky_relu", depth, init=sp.tat("leaky_relu", depth=depth, eta=0.9)),
+    }
+
+
+def second_half_loss(result) -> float:
+    """The training loss averaged over the evaluations in the second half of training."""
+    keep = result.steps >= result.steps[-1] / 2
+    return float(np.mean(result.train_loss[keep]))
+
+
+def shaped_vs_degenerate(optimizer, steps, width, eval_every, seeds=3):
+    table = {}
+    for name, net in _default_comparison(50).items():
+        table[name] = np.mean([second_half_loss(train(net, "digits", optimizer, steps=steps, width=width, seed=s,
+                                                      eval_every=eval_every)) for s in range(seeds)])
+    shaped = max(table["tanh · DKS ζ=1.5"], table["leaky ReLU · TAT η=0.9"])
+    degenerate = min(table["ReLU · He"], table["tanh · EOC σ_b=0.22"])
+    return table, shaped, degenerate
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_kfac_trains_dks_and_tat_networks_faster_at_depth_50():
+    """K-FAC, width 128, 100 steps: DKS and TAT reach a second-half training loss at most 0.7 × that of the standard
+    and EOC networks (measured: 0.04 and 0.10 against 0.17 and 0.5)."""
+    table, shaped, degenerate = shaped_vs_degenerate("kfac", steps=100, width=128, eval_every=25)
+    assert shaped <= 0.7 * degenerate, table
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_adam_trains_dks_and_tat_networks_faster_early_but_eoc_tanh_catches_up():
+    """Adam (lr 1e-4), width 256. After 60 steps DKS and TAT are ahead of standard and EOC (second-half loss ≤ 0.7×);
+    by 200 steps the EOC tanh network has caught up on this easy data set (measured 0.05 against DKS 0.07): the claim
+    holds for the speed of early training, not for the loss after 200 Adam steps (benchmarks/bench_training.py prints
+    both)."""
+    table, shaped, degenerate = shaped_vs_degenerate("adam", steps=60, width=256, eval_every=10)
+    assert shaped <= 0.7 * degenerate, table
