@@ -15,5 +15,8 @@ class Lazy:
     def __getattr__(self, attr):
         return getattr(importlib.import_module(self._name), attr)
 
+    def __reduce__(self):  # pickled by name (unpickling must not reach __getattr__ before _name exists)
+        return Lazy, (self._name,)
+
     def __repr__(self):
         return f"<lazy module {self._name}>"

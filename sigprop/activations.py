@@ -125,6 +125,12 @@ class Activation:
     def __hash__(self):
         return hash(self._key())
 
+    def __reduce__(self):
+        """Pickled as its name, parameters and transform, rebuilt by :func:`activation` (expressions are parsed
+        again, safely): how networks travel to Dask workers (:mod:`sigprop.sweeps`). An activation registered at
+        run time must be registered on the receiving side too."""
+        return _rebuild, (self.name, self.params, self.transform)
+
     @cached_property
     def base(self) -> Callable:
         """The base φ as a JAX callable (JAX is imported here, on first use)."""
@@ -393,6 +399,11 @@ def _from_expression(text: str) -> Activation:
     parsed = parse_expression(text)
     return Activation(name=parsed.text, make=lambda: parsed.fn, latex=parsed.latex, smooth=parsed.smooth,
                       kinks=parsed.kinks, jet=parsed.jet)
+
+
+def _rebuild(name: str, params: tuple, transform: tuple) -> Activation:
+    act = activation((name, dict(params)) if _ALIASES.get(name, name) in _REGISTRY else name)
+    return replace(act, transform=tuple(transform))
 
 
 def activation(spec) -> Activation:

@@ -120,6 +120,13 @@ class TrainResult:
     def final_train_loss(self) -> float:
         return float(self.train_loss[-1])
 
+    @property
+    def second_half_loss(self) -> float:
+        """The training loss averaged over the evaluations at steps ≥ half the last one (less noisy than the last
+        point alone; the statistic of the tests, benchmarks and :meth:`sigprop.sweeps.SweepResult.summary`)."""
+        keep = self.steps >= self.steps[-1] / 2
+        return float(np.mean(self.train_loss[keep]))
+
     def rows(self) -> list[dict]:
         """One tidy row per evaluated step."""
         return [{**self.settings, "step": int(s), "train_loss": float(a), "train_accuracy": float(b),

@@ -133,17 +133,11 @@ def _default_comparison(depth):
     }
 
 
-def second_half_loss(result) -> float:
-    """The training loss averaged over the evaluations in the second half of training."""
-    keep = result.steps >= result.steps[-1] / 2
-    return float(np.mean(result.train_loss[keep]))
-
-
 def shaped_vs_degenerate(optimizer, steps, width, eval_every, seeds=3):
     table = {}
     for name, net in _default_comparison(50).items():
-        table[name] = np.mean([second_half_loss(train(net, "digits", optimizer, steps=steps, width=width, seed=s,
-                                                      eval_every=eval_every)) for s in range(seeds)])
+        table[name] = np.mean([train(net, "digits", optimizer, steps=steps, width=width, seed=s,
+                                     eval_every=eval_every).second_half_loss for s in range(seeds)])
     shaped = max(table["tanh · DKS ζ=1.5"], table["leaky ReLU · TAT η=0.9"])
     degenerate = min(table["ReLU · He"], table["tanh · EOC σ_b=0.22"])
     return table, shaped, degenerate
