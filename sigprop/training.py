@@ -284,6 +284,9 @@ def _compiled(model, optimizer, lr):
 
 def _train(net, data: Dataset, optimizer, steps, batch_size, width, weights, seed, lr, eval_every, callback, stop,
            settings) -> TrainResult:
+    from ._jax_cache import configure as configure_jax_cache
+
+    configure_jax_cache()  # K-FAC's step compiles for 10-30 s: a restarted process reads it back
     t0 = time.perf_counter()
     model = FiniteNetwork(net, width, data.features, data.classes, weights, stacked=optimizer != "kfac")
     parts = _compiled(model, optimizer, lr)
