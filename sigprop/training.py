@@ -61,15 +61,18 @@ class ParamSpec:
         return replace(self, width=width)
 
 
-def init_weight(key, n_in: int, n_out: int, sigma_w: float, spec: ParamSpec):
-    """An ``n_in × n_out`` weight matrix for ``h @ W``: i.i.d. N(0, σ_w²/n_in), or σ_w √max(1, n_out/n_in) times a
-    Haar-random matrix with orthonormal columns (n_in ≥ n_out) or rows: fan-in variance σ_w²/n_in either way."""
+def init_weight(rng: np.random.Generator, n_in: int, n_out: int, sigma_w: float, spec: ParamSpec) -> np.ndarray:
+    """An ``n_in × n_out`` weight matrix for ``h @ W`` (NumPy, float64): i.i.d. N(0, σ_w²/n_in), or
+    σ_w √max(1, n_out/n_in) times a Haar-random matrix with orthonormal columns (n_in ≥ n_out) or rows (the Q of a
+    Gaussian matrix, signs fixed by R's diagonal; Mezzadri 2007): fan-in variance σ_w²/n_in either way."""
     if spec.weights == "gaussian":
-        return jax.random.normal(key, (n_in, n_out), spec.dtype) * (sigma_w / math.sqrt(n_in))
+        return rng.standard_normal((n_in, n_out)) * (sigma_w / math.sqrt(n_in))
     if spec.weights != "orthogonal":
         raise ConfigurationError(f"weights must be 'gaussian' or 'orthogonal', got {spec.weights!r}")
-    scale = sigma_w * math.sqrt(max(1.0, n_out / n_in))
-    return jax.nn.initializers.orthogonal(scale)(key, (n_in, n_out), spec.dtype)
+    big, small = max(n_in, n_out), min(n_in, n_out)
+    q, r = np.linalg.qr(rng.standard_normal((big, small)))
+    q = q * np.sign(np.diag(r))
+    return (q if n_in >= n_out else q.T) * (sigma_w * math.sqrt(max(1.0, n_out / n_in)))
 
 
 @dataclass(frozen=True)
@@ -87,13 +90,15 @@ class FiniteNetwork:
     def spec(self) -> ParamSpec:
         return ParamSpec(self.width, self.weights, self.stacked)
 
-    def init(self, key):
-        k_in, k_body, k_out = jax.random.split(key, 3)
+    def init(self, seed: int):
+        """Parameters for ``seed`` (drawn in NumPy from ``default_rng([seed, 2])``, then float32 JAX arrays)."""
+        rng = np.random.default_rng([int(seed), 2])
         spec = self.spec
-        body, n = self.net.body.init_params(k_body, self.width, spec)
-        return {"embed": init_weight(k_in, self.features, self.width, 1.0, spec), "body": body,
-                "readout": {"w": init_weight(k_out, n, self.classes, 1.0, spec),
-                            "b": jnp.zeros((self.classes,), spec.dtype)}}
+        embed = init_weight(rng, self.features, self.width, 1.0, spec)
+        body, n = self.net.body.init_params(rng, self.width, spec)
+        params = {"embed": embed, "body": body,
+                  "readout": {"w": init_weight(rng, n, self.classes, 1.0, spec), "b": np.zeros(self.classes)}}
+        return jax.tree.map(lambda a: jnp.asarray(a, spec.dtype), params)
 
     def apply(self, params, x):
         h = self.net.body.apply_params(params["body"], x @ params["embed"])
@@ -201,10 +206,10 @@ def _kfac_optimizer(model):
 def _evaluate(model):
     @jax.jit
     def evaluate(params, x, y):
+        """Per-example loss and correctness (train and test sets go through as one array: one compile)."""
         logits = model.apply(params, x)
         logp = jax.nn.log_softmax(logits)
-        loss = -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
-        return loss, jnp.mean(jnp.argmax(logits, axis=1) == y)
+        return -jnp.take_along_axis(logp, y[:, None], axis=1)[:, 0], jnp.argmax(logits, axis=1) == y
 
     return evaluate
 
@@ -290,11 +295,11 @@ def _train(net, data: Dataset, optimizer, steps, batch_size, width, weights, see
     t0 = time.perf_counter()
     model = FiniteNetwork(net, width, data.features, data.classes, weights, stacked=optimizer != "kfac")
     parts = _compiled(model, optimizer, lr)
-    key = jax.random.PRNGKey(seed)
-    k_init, k_opt = jax.random.split(key)
-    params = model.init(k_init)
+    k_opt = jax.random.PRNGKey(seed)
+    params = model.init(seed)
     x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
-    x_test, y_test = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
+    x_all = jnp.asarray(np.concatenate([data.x_train, data.x_test]))
+    y_all = jnp.asarray(np.concatenate([data.y_train, data.y_test]))
     rng = np.random.default_rng([seed, 1])
     n = len(data.x_train)
     batch_size = min(batch_size, n)
@@ -312,10 +317,11 @@ def _train(net, data: Dataset, optimizer, steps, batch_size, width, weights, see
     step_times: list[float] = []
 
     def record(step):
-        tl, ta = parts["evaluate"](params, x_train, y_train)
-        vl, va = parts["evaluate"](params, x_test, y_test)
-        point = {"step": step, "train_loss": float(tl), "train_accuracy": float(ta), "test_loss": float(vl),
-                 "test_accuracy": float(va), "elapsed_s": time.perf_counter() - t0}
+        loss, correct = (np.asarray(a, dtype=float) for a in parts["evaluate"](params, x_all, y_all))
+        point = {"step": step, "train_loss": loss[:n].mean(), "train_accuracy": correct[:n].mean(),
+                 "test_loss": loss[n:].mean(), "test_accuracy": correct[n:].mean(),
+                 "elapsed_s": time.perf_counter() - t0}
+        point = {k: (v if k == "step" else float(v)) for k, v in point.items()}
         if not all(math.isfinite(point[k]) for k in ("train_loss", "test_loss")):
             point["train_loss"] = point["test_loss"] = math.inf  # diverged: reported, never a NaN
         for k, name in zip(curve, ("step", "train_loss", "train_accuracy", "test_loss", "test_accuracy")):

@@ -28,7 +28,7 @@ def test_forward_pass_is_the_described_network():
     phi = sp.activation("tanh")
     net = sp.mlp(phi, 3, sigma_w=1.3, sigma_b=0.2)
     model = FiniteNetwork(net, width=16, features=5, classes=4, stacked=True)
-    params = model.init(jax.random.PRNGKey(0))
+    params = model.init(0)
     x = np.random.default_rng(0).standard_normal((7, 5)).astype(np.float32)
     h = x @ np.asarray(params["embed"])
     run = params["body"][0]
@@ -39,13 +39,13 @@ def test_forward_pass_is_the_described_network():
     np.testing.assert_allclose(np.asarray(model.apply(params, x)), out, rtol=1e-5, atol=1e-5)
     # the unrolled layout (what K-FAC needs) is the same network
     flat = FiniteNetwork(net, width=16, features=5, classes=4, stacked=False)
-    assert len(flat.init(jax.random.PRNGKey(0))["body"][0]["list"]) == 3
+    assert len(flat.init(0)["body"][0]["list"]) == 3
 
 
 def test_looks_linear_network_is_linear_at_initialisation_and_not_after_a_step():
     net = sp.mlp("relu", 20, init=sp.looks_linear("relu"))
     model = FiniteNetwork(net, width=32, features=6, classes=3)
-    params = model.init(jax.random.PRNGKey(1))
+    params = model.init(1)
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((2, 4, 6)).astype(np.float32)
     f = lambda v: np.asarray(model.apply(params, v))  # noqa: E731
@@ -59,13 +59,13 @@ def test_looks_linear_network_is_linear_at_initialisation_and_not_after_a_step()
 def test_initial_finite_network_has_the_infinite_width_kernel(weights):
     """The explicit parameters (not the Gram sampler) of width 512: the body's output cosine of two inputs with
     cosine 0.3, over 24 initialisations, lies within 4 standard errors of net.c_map(0.3) (depth 4: the O(1/N) bias
-    is ~1e-3, the standard error ~1e-2), and its q within 4 SE of the Q map."""
+    is ~1e-3, the standard error ~2e-2), and its q within 4 SE of the Q map."""
     net = sp.mlp("tanh", 4, sigma_w=1.5, sigma_b=0.2)
     model = FiniteNetwork(net, width=512, features=512, classes=2, weights=weights)
     rng = np.random.default_rng(2)
     cs, qs = [], []
     for seed in range(24):
-        params = model.init(jax.random.PRNGKey(seed))
+        params = model.init(seed)
         e = np.linalg.qr(rng.standard_normal((512, 2)))[0].T * math.sqrt(512)
         x = np.stack([e[0], 0.3 * e[0] + math.sqrt(1 - 0.09) * e[1]]).astype(np.float32)
         # x @ embed has q ≈ 1 at infinite width; use the inputs as h⁰ directly (identity embedding) for exactness
@@ -75,8 +75,8 @@ def test_initial_finite_network_has_the_infinite_width_kernel(weights):
     cs, qs = np.array(cs), np.array(qs)
     assert abs(cs.mean() - float(net.c_map(0.3))) < 4 * cs.std(ddof=1) / math.sqrt(len(cs))
     assert abs(qs.mean() - net.q_map(1.0)) < 4 * qs.std(ddof=1) / math.sqrt(len(qs))
-    # power: the standard errors are small enough to tell σ_w = 1.5 from 1.7
-    assert abs(cs.mean() - float(sp.mlp("tanh", 4, sigma_w=1.7, sigma_b=0.2).c_map(0.3))) > \
+    # power: the standard errors (~0.02) are small enough to tell σ_w = 1.5 from 2.0 (C = 0.349 against 0.254)
+    assert abs(cs.mean() - float(sp.mlp("tanh", 4, sigma_w=2.0, sigma_b=0.2).c_map(0.3))) > \
         4 * cs.std(ddof=1) / math.sqrt(len(cs))
 
 
@@ -162,3 +162,15 @@ def test_adam_trains_dks_and_tat_networks_faster_early():
     with Adam the claim holds for the speed of early training, not for the loss after 200 steps."""
     table, shaped, degenerate = shaped_vs_degenerate("adam", steps=60, width=256, eval_every=10)
     assert shaped <= 0.9 * degenerate, table
+
+
+def test_digits_are_scikit_learns():
+    """The directly read file is exactly what scikit-learn's own loader returns."""
+    from sklearn.datasets import load_digits
+
+    from sigprop.datasets import _digits_arrays
+
+    x, y = _digits_arrays()
+    ref = load_digits()
+    np.testing.assert_array_equal(x, ref.data)
+    np.testing.assert_array_equal(y, ref.target)

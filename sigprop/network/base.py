@@ -59,7 +59,7 @@ class Unit:
     def slot(self, index: dict, scales: list):  # pragma: no cover
         raise NotImplementedError
 
-    def init_params(self, key, n_in: int, spec):
+    def init_params(self, rng, n_in: int, spec):
         """A unit without parameters: ``(None, n_in)``."""
         return None, n_in
 
@@ -165,25 +165,25 @@ class Serial(Unit):
                     record(h, layer)
         return h
 
-    def init_params(self, key, n_in, spec):
+    def init_params(self, rng, n_in, spec):
         """Per run, ``{"list": [params, ...]}`` (one set per repetition), or with ``stacked`` and times > 1
         ``{"first": params, "scan": params with a leading times − 1 axis}`` for :func:`jax.lax.scan` (the
-        first repetition apart, since it may change the width). ``spec``: width, weights and ``stacked``
-        (:class:`sigprop.training.ParamSpec`). Returns (params, output width)."""
-        import jax
+        first repetition apart, since it may change the width). ``rng``: a NumPy generator (parameters are drawn
+        in NumPy: no compilation); ``spec``: width, weights and ``stacked`` (:class:`sigprop.training.ParamSpec`).
+        Returns (params, output width)."""
+        import numpy as np
 
         out, n = [], n_in
-        for i, (unit, times) in enumerate(self.runs):
-            keys = jax.random.split(jax.random.fold_in(key, i), times)
+        for unit, times in self.runs:
+            run = []
+            for _ in range(times):
+                p, n = unit.init_params(rng, n, spec)
+                run.append(p)
             if spec.stacked and times > 1:
-                first, n = unit.init_params(keys[0], n, spec)
-                rest = jax.vmap(lambda k, unit=unit, n=n: unit.init_params(k, n, spec)[0])(keys[1:])
-                out.append({"first": first, "scan": rest})
+                rest = run[1:]
+                stacked = None if rest[0] is None else _tree_stack(np, rest)
+                out.append({"first": run[0], "scan": stacked})
             else:
-                run = []
-                for k in keys:
-                    p, n = unit.init_params(k, n, spec)
-                    run.append(p)
                 out.append({"list": run})
         return out, n
 
@@ -197,12 +197,22 @@ class Serial(Unit):
                     h = unit.apply_params(p, h)
             else:
                 h = unit.apply_params(run["first"], h)
-                if jax.tree.leaves(run["scan"]):
+                if run["scan"] is not None:
                     h, _ = jax.lax.scan(lambda x, p, unit=unit: (unit.apply_params(p, x), None), h, run["scan"])
                 else:  # a run of units without parameters
                     for _ in range(times - 1):
                         h = unit.apply_params(None, h)
         return h
+
+
+def _tree_stack(np, trees):
+    """Stack equal-structure parameter trees (dicts and lists of arrays) along a new leading axis."""
+    first = trees[0]
+    if isinstance(first, dict):
+        return {k: _tree_stack(np, [t[k] for t in trees]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return type(first)(_tree_stack(np, [t[i] for t in trees]) for i in range(len(first)))
+    return np.stack(trees)
 
 
 @dataclass(frozen=True)

@@ -74,13 +74,12 @@ class Dense(Layer):
             features = self.phi(h)
         return sampler.linear(features, self.sigma_w, self.sigma_b)
 
-    def init_params(self, key, n_in, spec):
+    def init_params(self, rng, n_in, spec):
         """``w`` (n_in × width; N(0, σ_w²/n_in) or scaled orthogonal), ``b`` ~ N(0, σ_b²)."""
         from ..training import init_weight
 
-        kw, kb = jax.random.split(key)
-        return {"w": init_weight(kw, n_in, spec.width, self.sigma_w, spec),
-                "b": self.sigma_b * jax.random.normal(kb, (spec.width,), spec.dtype)}, spec.width
+        return {"w": init_weight(rng, n_in, spec.width, self.sigma_w, spec),
+                "b": self.sigma_b * rng.standard_normal(spec.width)}, spec.width
 
     def apply_params(self, params, h):
         return self.phi(h) @ params["w"] + params["b"]

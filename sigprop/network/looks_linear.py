@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .._lazy import Lazy
 from ..activations import Activation
 from ..errors import ConfigurationError
@@ -65,14 +67,13 @@ class LooksLinear(Layer):
         """γ[W, −W][φ(h); φ(−h)] = W·γ(φ(h) − φ(−h)) with W q-preserving (fan-in variance 1/n or orthogonal)."""
         return sampler.linear(self.gamma * (self.base(h) - self.base(-h)), 1.0)
 
-    def init_params(self, key, n_in, spec):
+    def init_params(self, rng, n_in, spec):
         """The mirrored weights γ[W; −W] (2·n_in × width): linear at initialisation, two independent halves once
         training moves them (Balduzzi et al. 2017)."""
         from ..training import init_weight
 
-        w = init_weight(key, n_in, spec.width, 1.0, spec)
-        return {"w": self.gamma * jnp.concatenate([w, -w], axis=0), "b": jnp.zeros((spec.width,), spec.dtype)}, \
-            spec.width
+        w = init_weight(rng, n_in, spec.width, 1.0, spec)
+        return {"w": self.gamma * np.concatenate([w, -w], axis=0), "b": np.zeros(spec.width)}, spec.width
 
     def apply_params(self, params, h):
         return jnp.concatenate([self.base(h), self.base(-h)], axis=-1) @ params["w"] + params["b"]

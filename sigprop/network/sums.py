@@ -138,13 +138,11 @@ class Sum(Unit):
         widths = self._branch_widths(h.shape[-1], sampler.width)
         return self._combine(np, [b.sample(h, sampler.with_width(m)) for b, m in zip(self.branches, widths)])
 
-    def init_params(self, key, n_in, spec):
-        import jax
-
+    def init_params(self, rng, n_in, spec):
         widths = self._branch_widths(n_in, spec.width)
         params, outs = [], []
-        for i, (b, m) in enumerate(zip(self.branches, widths)):
-            p, n = b.init_params(jax.random.fold_in(key, i), n_in, spec.with_width(m))
+        for b, m in zip(self.branches, widths):
+            p, n = b.init_params(rng, n_in, spec.with_width(m))
             params.append(p)
             outs.append(n)
         if not self.concat and len(set(outs)) > 1:
