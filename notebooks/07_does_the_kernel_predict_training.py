@@ -130,9 +130,10 @@ assert shaped < half["tanh · EOC σ_b=0.22"] < half["ReLU · He"] / 3
 # %% [markdown]
 # The He-initialised ReLU network, whose $C_f$ lies in $[0.996, 1]$, trains several times more slowly than the
 # others. The EOC tanh network, which degenerates less ($C_f$ in $[0.93, 1]$), comes next, behind DKS and TAT.
-# That is one seed at width 128; over three seeds the tests find, with K-FAC, DKS and TAT at most 0.7 of the
-# EOC loss, and with Adam a smaller lead that the EOC network closes by step 200 on this small data set
-# (`tests/test_training.py`, `benchmarks/bench_training.py`).
+# That is one seed at width 128. Over three seeds (`benchmarks/bench_training.py`, `tests/test_training.py`)
+# the lead over the standard network holds with Adam and K-FAC, but the lead over EOC does not hold up on this
+# small data set: with K-FAC, DKS is far ahead at steps 25-75 until one seed's adaptive step jumps, and with
+# Adam the EOC network catches up by step 200.
 #
 # ## 3. Sweeps, on one machine or a cluster
 #
