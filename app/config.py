@@ -61,6 +61,15 @@ class Configuration(param.Parameterized):
         return self.title or f"{self.activation} · {METHOD_NAMES[self.method]}"
 
     blocking = True  # False in a served dashboard: compute() then only reads caches (the engine pool fills them)
+    finite_width = 1024  # the width of plot 8's random networks (set by the dashboard, not part of the spec)
+    training: tuple = ()  # plot 9: ((step, training loss), ...) of the last run, for ``training_spec``
+    training_spec = None
+    train_revision = 0  # bumped with every new training point (the live plot redraws on it)
+
+    def view_token(self, parts) -> tuple:
+        """What a plot of ``parts`` draws besides the spec's caches: plot 8's width, plot 9's training points."""
+        return (self.finite_width if "finite" in parts else None,
+                self.train_revision if "training" in parts else None)
 
     def ready(self) -> bool:
         """Whether this configuration's curves (or its error) are already computed."""
@@ -83,10 +92,10 @@ class Configuration(param.Parameterized):
         return result
 
     def extra(self, kind: str):
-        """NTK or local phase-point data (computed only when a plot needs it), None on error."""
-        fn = {"ntk": data.ntk, "point": data.local_point}[kind]
+        """NTK, local phase-point or finite-width data (computed only when a plot needs it), None on error."""
+        fn, cached = self._part(kind)
         spec = self.spec()
-        if self.compute() is None or (not self.blocking and not fn.cached(spec)):
+        if self.compute() is None or (not self.blocking and not cached(spec)):
             return None
         try:
             return fn(spec)
@@ -106,13 +115,22 @@ class Configuration(param.Parameterized):
                   lambda s: data.model.peek(s) is not None and data.phase.cached(data.model.peek(s).phi)),
     }
 
+    def _part(self, part: str):
+        """(compute, is cached) of a part for a spec; "finite" at this configuration's ``finite_width``."""
+        if part == "finite":
+            width = self.finite_width
+            return (lambda s: data.finite(s, width)), (lambda s: data.finite.cached(s, width))
+        if part == "training":  # not computed from the spec: trained on request (Dashboard.train)
+            return (lambda s: None), (lambda s: True)
+        return self._PARTS[part]
+
     def warm(self, parts=FIRST_TAB + OTHER_TABS) -> None:
         """Compute (and cache) what the dashboard draws for this configuration (``parts`` of FIRST_TAB and
         OTHER_TABS); errors are cached and shown when drawn."""
         spec = self.spec()
         for part in parts:
             try:
-                self._PARTS[part][0](spec)
+                self._part(part)[0](spec)
             except Exception:  # noqa: BLE001, S112 - the error is cached and shown when drawn
                 pass
 
@@ -124,7 +142,7 @@ class Configuration(param.Parameterized):
             return True
         if data.curves.peek(spec) is None:  # refused: nothing else to compute
             return False
-        return not all(self._PARTS[part][1](spec) for part in parts)
+        return not all(self._part(part)[1](spec) for part in parts)
 
     # ---- widgets -------------------------------------------------------------------------------------
     def editor(self, on_remove=None, on_duplicate=None) -> pn.viewable.Viewable:

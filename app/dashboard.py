@@ -13,7 +13,7 @@ import panel as pn
 import param
 from panel.io import hold
 
-from . import export, specs, urlstate, work
+from . import data, export, specs, urlstate, work
 from .config import METHOD_NAMES, PALETTE, Configuration
 from .live import LivePhasePlot, LivePlot
 from .presets import DEFAULT, PRESETS
@@ -23,6 +23,7 @@ TABS = (
     ("Through the layers", ("c_trajectory", "q_map", "q_trajectory")),
     ("Activation & NTK", ("activation", "ntk", "ntk_condition")),
     ("Phase diagram", ("phase",)),
+    ("Finite width & training", ("finite", "training")),
 )
 PLOTS = (
     ("c_map", "1 · Whole-network C map"),
@@ -34,6 +35,8 @@ PLOTS = (
     ("ntk", "6a · Per-layer NTK"),
     ("ntk_condition", "6b · NTK condition number"),
     ("phase", "7 · EOC phase diagram of the edited configuration (click to set σ_w², σ_b²)"),
+    ("finite", "8 · Real random networks of finite width around the kernel"),
+    ("training", "9 · Does the kernel predict training? (digits)"),
 )
 MAX_CONFIGS = urlstate.MAX_CONFIGS
 PRESENT_TABLE_CSS = "table.sigprop-table { font-size: 150%; }"
@@ -135,6 +138,12 @@ class Dashboard(pn.viewable.Viewer):
     presentation = param.Boolean(default=False, doc="Large fonts for projection.")
     revision = param.Integer(default=0, doc="Bumped whenever a curve changes; readouts follow it.")
     preset = param.Selector(default=list(PRESETS)[0], objects=list(PRESETS))
+    finite_width = param.Selector(default=1024, objects=list(data.FINITE_WIDTHS), doc="Width of plot 8's networks.")
+    train_optimizer = param.Selector(default="adam", objects=data.OPTIMIZERS, doc="Optimiser of plot 9's runs.")
+    train_steps = param.Selector(default=100, objects=list(data.TRAIN_STEPS), doc="Steps of plot 9's runs.")
+    training_status = param.String(default="", doc="What plot 9's training is doing.")
+    training_done = param.Integer(default=0, doc="Evaluation points trained so far (of training_total).")
+    training_total = param.Integer(default=1)
 
     def __init__(self, configurations=None, sync_url: bool = True, defer: bool | None = None, **params):
         """``configurations``: Configuration objects (default: the URL's state, else the ``preset``
@@ -157,6 +166,9 @@ class Dashboard(pn.viewable.Viewer):
         self._tables: list = []
         self._jobs: work.Coalescer | None = None  # served: the engine pool's job for this session
         self._spinners: list = []  # the busy spinners of the plots drawn
+        self._doc = None  # served: the session's document (training points are drawn through its event loop)
+        self._train_future = None
+        self._train_stop = threading.Event()
         states = None
         if configurations is None and self._location is not None:
             decoded = urlstate.decode(pn.state.session_args or {})
@@ -173,11 +185,11 @@ class Dashboard(pn.viewable.Viewer):
         else:
             configs = [self._new_config(s) for s in (states or PRESETS[self.preset]["configs"])]
         if defer:  # served: the event loop only reads caches; the engine pool fills them (app/work.py)
-            doc = pn.state.curdoc
+            doc = self._doc = pn.state.curdoc
             self._jobs = work.Coalescer(self._compute_missing, self._computed, lambda fn: _schedule(doc, fn))
             if not warm_run():
                 pn.state.onload(self._load)
-                pn.state.on_session_destroyed(lambda _context: self._jobs.close())
+                pn.state.on_session_destroyed(lambda _context: (self._jobs.close(), self._train_stop.set()))
         self._set_configurations(configs)
         self._plot_cards.param.watch(lambda _event: self._request(), "active")
 
@@ -239,6 +251,7 @@ class Dashboard(pn.viewable.Viewer):
                 cfg.param.watch(lambda *events, c=cfg: self._changed(c), list(Configuration.STATE_FIELDS))
                 cfg._dashboard_watch = True
             cfg.blocking = self._jobs is None
+            cfg.finite_width = self.finite_width
             cfg.compute()
         self.active = min(self.active, len(configs) - 1)
         self.configurations = list(configs)
@@ -411,6 +424,7 @@ class Dashboard(pn.viewable.Viewer):
         self._spinners.append(spinner)
         return pn.Column(
             pn.Row(pn.pane.Markdown(f"**{title}**", margin=(0, 10)), spinner),
+            *self._card_controls(key),
             pane,
             pn.Row(*buttons),
             sizing_mode="stretch_width",
@@ -437,6 +451,99 @@ class Dashboard(pn.viewable.Viewer):
         sw = float(np.clip(np.sqrt(max(x, 0.0)), lo, hi))
         sb = float(np.clip(np.sqrt(max(y, 0.0)), *Configuration.param.sigma_b.bounds))
         cfg.param.update(method="standard", scheme="custom", sigma_w=round(sw, 4), sigma_b=round(sb, 4))
+
+    # ---- plots 8 and 9: finite width and training -----------------------------------------------------
+    @param.depends("finite_width", watch=True)
+    def _set_finite_width(self) -> None:
+        for cfg in self.configurations:
+            cfg.finite_width = self.finite_width
+        self._refresh()
+        self._request()
+
+    def train(self) -> None:
+        """Train every configuration's finite network on digits (plot 9), one after another in the process's
+        training thread, drawing each evaluation as it arrives; :meth:`stop_training` ends it."""
+        if self._train_future is not None and not self._train_future.done():
+            self._notify("training is already running: stop it first", "warning")
+            return
+        self._train_stop = threading.Event()
+        jobs = [(cfg, cfg.spec()) for cfg in self.configurations]
+        for cfg, spec in jobs:
+            cfg.training, cfg.training_spec = (), spec
+            cfg.train_revision += 1
+        steps, optimizer = int(self.train_steps), self.train_optimizer
+        self.param.update(training_done=0, training_total=len(jobs) * (steps // data.TRAIN_EVERY + 1),
+                          training_status="queued (one training at a time per server)")
+        self._post(self._draw_training)
+        self._train_future = work.trainer().submit(self._train_all, jobs, optimizer, steps, self._train_stop)
+
+    def stop_training(self) -> None:
+        self._train_stop.set()
+
+    def _post(self, fn) -> None:
+        """Run ``fn`` where the session's widgets may be changed: its event loop when served, here otherwise."""
+        if self._doc is not None:
+            _schedule(self._doc, fn)
+        else:
+            fn()
+
+    def _train_all(self, jobs, optimizer: str, steps: int, stop: threading.Event) -> None:  # training thread
+        problems, done = [], [0]
+        for i, (cfg, spec) in enumerate(jobs):
+            if stop.is_set():
+                break
+            label = cfg.label()
+            self._post(lambda i=i, label=label: setattr(
+                self, "training_status", f"training {i + 1}/{len(jobs)}: {label}"))
+            points: list = []
+
+            def on_point(point, cfg=cfg, points=points):
+                points.append((point["step"], point["train_loss"]))
+                cfg.training = tuple(points)
+                cfg.train_revision += 1
+                done[0] += 1
+                self._post(lambda n=done[0]: (setattr(self, "training_done", n), self._draw_training()))
+
+            try:
+                data.train(spec, optimizer, steps, callback=on_point, stop=stop.is_set)
+            except (ValueError, ArithmeticError) as exc:
+                problems.append(f"{label}: {exc}")
+        status = "stopped" if stop.is_set() else "done"
+        status += f" ({len(problems)} not trained: {'; '.join(problems)})" if problems else ""
+        self._post(lambda: (self.param.update(training_status=status), self._draw_training()))
+
+    def _draw_training(self) -> None:
+        live = self._live.get("training")
+        if live is not None:
+            with hold():
+                live.update(self.configurations, self.active)
+
+    def _card_controls(self, key: str) -> list:
+        """The widgets above plots 8 and 9 (their settings are the dashboard's, not a configuration's)."""
+        if key == "finite":
+            width = pn.widgets.Select.from_param(self.param.finite_width, name="Width N", width=110,
+                                                 css_classes=["sigprop-finite-width"])
+            note = pn.pane.Markdown(
+                f"{data.FINITE_SEEDS} networks sampled exactly (Gaussian weights; orthogonal for Looks-Linear); "
+                "the band narrows like 1/√N.", margin=(0, 10))
+            return [pn.Row(width, note, sizing_mode="stretch_width")]
+        if key == "training":
+            optimizer = pn.widgets.Select.from_param(self.param.train_optimizer, name="Optimiser", width=150,
+                                                     css_classes=["sigprop-train-optimizer"])
+            steps = pn.widgets.Select.from_param(self.param.train_steps, name="Steps", width=80,
+                                                 css_classes=["sigprop-train-steps"])
+            start = pn.widgets.Button(label="Train", color="primary", width=80, css_classes=["sigprop-train"],
+                                      align="end")
+            start.on_click(lambda _: self.train())
+            stop = pn.widgets.Button(label="Stop", color="light", width=80, css_classes=["sigprop-train-stop"],
+                                     align="end")
+            stop.on_click(lambda _: self.stop_training())
+            progress = pn.indicators.Progress(value=self.param.training_done, max=self.param.training_total,
+                                              width=160, align="center", css_classes=["sigprop-train-progress"])
+            # the status repeats configuration names a user typed: plain text (Str), never Markdown or HTML
+            status = pn.pane.Str(self.param.training_status, css_classes=["sigprop-train-status"], margin=(0, 10))
+            return [pn.Row(optimizer, steps, start, stop, progress, sizing_mode="stretch_width"), status]
+        return []
 
     # ---- readouts ------------------------------------------------------------------------------------
     def readouts(self) -> list[dict]:

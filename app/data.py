@@ -327,3 +327,51 @@ def c_map_rows(spec: Spec, depths: tuple[int, ...]) -> np.ndarray:
     per_unit = int(net.depth) // int(net.length)
     traj = _np(net.c_trajectory(C_GRID))
     return traj[[min(int(d) // per_unit, traj.shape[0] - 1) for d in depths]]
+
+
+# ---- finite width and training (issue 12) ----------------------------------------------------------------
+FINITE_C = np.linspace(-1.0, 1.0, 17)  # input cosines of the finite-width band
+FINITE_WIDTHS = (64, 256, 1024, 4096)
+FINITE_SEEDS = 8
+TRAIN_WIDTH = 128  # finite width of the networks trained in the dashboard
+TRAIN_STEPS = (20, 50, 100, 200)
+TRAIN_EVERY = 10
+OPTIMIZERS = {"Adam": "adam", "SGD + momentum": "sgd", "K-FAC": "kfac"}
+MAX_TRAIN_DEPTH = 200  # the dashboard trains plain and residual networks up to this depth (sp.train has no cap)
+
+
+def finite_weights(spec: Spec) -> str:
+    """Looks-Linear is defined with orthogonal weights (Balduzzi et al. 2017); the others with Gaussian ones."""
+    return "orthogonal" if spec.method == "looks_linear" else "gaussian"
+
+
+@dataclass(frozen=True)
+class Finite:
+    """The band of ``seeds`` random networks of ``width``: mean and mean ± 2 std of C_f(c) on FINITE_C."""
+
+    width: int
+    seeds: int
+    weights: str
+    mean: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+@memo(128)
+def finite(spec: Spec, width: int, seeds: int = FINITE_SEEDS) -> Finite:
+    """C_f(c) of real random networks of the configuration (:func:`sigprop.finite_width`, exact sampling)."""
+    weights = finite_weights(spec)
+    res = sp.finite_width(model(spec).net, FINITE_C, width=int(width), seeds=int(seeds), weights=weights)
+    lo, hi = res.band(spread=2.0)
+    return Finite(int(width), int(seeds), weights, _np(res.mean[-1]), _np(lo), _np(hi))
+
+
+def train(spec: Spec, optimizer: str, steps: int, callback=None, stop=None):
+    """Train the configuration's network on digits at width TRAIN_WIDTH (:func:`sigprop.train`: seeded and
+    cached per process, so a second session asking for the same run gets it at once)."""
+    net = model(spec).net
+    if net.depth > MAX_TRAIN_DEPTH:
+        raise sp.ConfigurationError(f"the dashboard trains networks up to depth {MAX_TRAIN_DEPTH}; this one has "
+                                    f"{net.depth:,} layers (sp.train in a notebook has no such limit)")
+    return sp.train(net, "digits", optimizer, steps=int(steps), width=TRAIN_WIDTH, eval_every=TRAIN_EVERY,
+                    callback=callback, stop=stop)

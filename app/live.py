@@ -96,7 +96,7 @@ class LivePlot:
         )
 
     def _token(self, cfg):
-        return (cfg.spec(), cfg.error, cfg.blocking, not cfg.missing(self.spec.parts))
+        return (cfg.spec(), cfg.error, cfg.blocking, not cfg.missing(self.spec.parts), cfg.view_token(self.spec.parts))
 
     def update(self, configs, active: int = 0) -> int:
         """Push new data for the configurations whose parameters changed; returns how many changed. A

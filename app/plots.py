@@ -147,6 +147,16 @@ def phase_plot(configs, active=0, backend="bokeh", fontscale=1.0):
     )
 
 
+def finite_plot(configs, backend="bokeh", fontscale=1.0):
+    """8. C_f(c) at infinite width against the band of random networks of the configurations' finite width."""
+    return to_holoviews(SPECS["finite"], configs, backend, fontscale)
+
+
+def training_plot(configs, backend="bokeh", fontscale=1.0):
+    """9. Training loss against step of the last training run of each configuration."""
+    return to_holoviews(SPECS["training"], configs, backend, fontscale)
+
+
 BUILDERS = {
     "c_map": c_map_plot,
     "one_minus_c": one_minus_c_plot,
@@ -157,4 +167,6 @@ BUILDERS = {
     "ntk": ntk_plot,
     "ntk_condition": ntk_condition_plot,
     "phase": phase_plot,
+    "finite": finite_plot,
+    "training": training_plot,
 }

@@ -171,6 +171,25 @@ def _ntk_cond(cfg, cv):
     return [Series(cfg.label(), nt.cond_depths if nt else EMPTY, _safe_log(nt.cond) if nt else EMPTY)]
 
 
+def _finite(cfg, cv):
+    fw = cfg.extra("finite") if cv is not None else None
+    label = cfg.label()
+    return [
+        Series(f"{label} · ±2σ of random networks", data.FINITE_C if fw else EMPTY, fw.lower if fw else EMPTY,
+               y2=fw.upper if fw else EMPTY, alpha=0.2, legend=False),
+        Series(f"{label} · mean of random networks", data.FINITE_C if fw else EMPTY, fw.mean if fw else EMPTY,
+               width=1.5, dash="dashed", legend=False),
+        Series(label, data.C_GRID if cv else EMPTY, cv.c_maps[-1] if cv else EMPTY),
+    ]
+
+
+def _training(cfg, cv):
+    points = cfg.training if cfg.training_spec == cfg.spec() else ()  # a run of other settings is not drawn
+    steps = np.array([p[0] for p in points], dtype=float)
+    loss = np.array([p[1] for p in points], dtype=float)
+    return [Series(cfg.label(), steps, _safe_log(loss))]
+
+
 SPECS = {
     "c_map": PlotSpec(
         "c_map",
@@ -218,6 +237,25 @@ SPECS = {
         legend="top_left",
         ylim=(-1.5, 2.5),
         parts=("curves", "ntk"),
+    ),
+    "finite": PlotSpec(
+        "finite",
+        "C_f(c): kernel (line) and random networks (band ± 2σ, dashed: mean)",
+        "input cosine c",
+        "output cosine C_f(c)",
+        _finite,
+        _identity(data.C_GRID),
+        parts=("curves", "finite"),
+    ),
+    "training": PlotSpec(
+        "training",
+        f"Training loss on digits (width {data.TRAIN_WIDTH}, batch 128)",
+        "step",
+        "training loss",
+        _training,
+        logy=True,
+        legend="bottom_left",
+        parts=("curves", "training"),
     ),
     "ntk_condition": PlotSpec(
         "ntk_condition",

@@ -96,3 +96,17 @@ class Coalescer:
             pool().submit(self._run)
         else:
             self._schedule(self._done)
+
+
+_trainer: ThreadPoolExecutor | None = None
+
+
+def trainer() -> ThreadPoolExecutor:
+    """The process's training thread: one run at a time, so sessions pressing Train queue behind each other
+    instead of taking the engine pool's threads (a run takes seconds to minutes; repeated runs are cached by
+    :func:`sigprop.train` and replay at once)."""
+    global _trainer
+    with _pool_lock:
+        if _trainer is None:
+            _trainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sigprop-train")
+        return _trainer

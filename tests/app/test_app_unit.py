@@ -240,3 +240,59 @@ def test_csv_names_cannot_become_spreadsheet_formulas():
 
     assert [_csv_safe(t) for t in ("=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)", "tanh · DKS")] == [
         "'=HYPERLINK(\"x\")", "'+1", "'-2", "'@SUM(A1)", "tanh · DKS"]
+
+
+def _sources(live):
+    return [[dict(s.data) for s in srcs] for srcs in live.sources]
+
+
+def test_finite_width_plot_holds_the_kernel_and_follows_the_width():
+    """Plot 8: the ±2σ band of random networks (sp.finite_width) around C_f(c) from sp.mlp(...).c_map, at
+    ≥ 15 of 17 cosines; changing the width redraws with the new width's band (narrower at 4,096 than at 64)."""
+    import sigprop as sp
+
+    cfg = Configuration(activation="tanh", method="dks", zeta=1.5, depth=30)
+    dash = Dashboard(configurations=[cfg], sync_url=False)
+    live = dash.live("finite")
+    band, mean, theory = _sources(live)[0]
+    exact = sp.mlp("tanh", 30, init=sp.dks("tanh", depth=30, zeta=1.5)).c_map(data.FINITE_C)
+    np.testing.assert_allclose(theory["y"], sp.mlp("tanh", 30, init=sp.dks("tanh", depth=30)).c_map(data.C_GRID),
+                               atol=1e-12)
+    inside = (band["y"] - 1e-12 <= exact) & (exact <= band["y2"] + 1e-12)
+    assert inside.sum() >= 15, inside
+    widths = {}
+    for n in (64, 4096):
+        dash.finite_width = n
+        band = _sources(live)[0][0]
+        widths[n] = float(np.mean(band["y2"] - band["y"]))
+    assert widths[4096] < 0.5 * widths[64], widths
+
+
+def test_training_plot_draws_each_run_refuses_deep_networks_and_hides_stale_runs():
+    cfgs = [Configuration(activation="tanh", method="dks", depth=10),
+            Configuration(activation="relu", method="eoc", depth=1000, colour="#d62728")]
+    dash = Dashboard(configurations=cfgs, sync_url=False)
+    live = dash.live("training")
+    dash.train_steps = 20
+    dash.train()
+    dash._train_future.result(timeout=300)
+    assert dash.training_status.startswith("done (1 not trained") and "depth 200" in dash.training_status
+    first, deep = (srcs[0] for srcs in _sources(live))
+    assert list(first["x"]) == [0, 10, 20] and first["y"][-1] < first["y"][0]
+    assert len(deep["x"]) == 0
+    assert dash.training_done == 3 and dash.training_total == 6
+    cfgs[0].depth = 11  # other settings: the old run is not drawn as this configuration's
+    assert len(_sources(live)[0][0]["x"]) == 0
+    dash.train()  # a run already trained is replayed from sigprop's cache
+    dash._train_future.result(timeout=300)
+    assert len(_sources(live)[0][0]["x"]) == 3
+
+
+def test_training_can_be_stopped():
+    dash = Dashboard(configurations=[Configuration(activation="tanh", method="dks", depth=12)], sync_url=False)
+    dash.train_steps = 200
+    dash.train()
+    dash.stop_training()
+    dash._train_future.result(timeout=300)
+    assert dash.training_status.startswith("stopped")
+    assert len(dash.configurations[0].training) < 21  # 200 steps would give 21 points

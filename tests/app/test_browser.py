@@ -209,3 +209,36 @@ def test_phase_diagram_follows_the_edited_configuration_and_a_click_sets_sigma(p
     assert "Standard" in readout_rows(page)[2]
     screenshot(page, "phase_diagram", min_canvases=2)
     assert console == [], console
+
+
+# The data of the figure whose title starts with `prefix`: per renderer name, its y (and y2 for bands) lengths.
+FIGURE_DATA_JS = """(prefix) => { const fig = [...Bokeh.documents[0].all_models].find(
+    m => m.type === 'Figure' && m.title && m.title.text.startsWith(prefix));
+  if (!fig) return null;
+  return fig.renderers.map(r => ({name: r.name, n: r.data_source.data.x ? r.data_source.data.x.length : 0,
+                                  y: r.data_source.data.y ? Array.from(r.data_source.data.y) : []})); }"""
+
+
+def test_finite_width_band_and_live_training(page, console, app_server):
+    """Plot 8 draws every configuration's band of random networks; plot 9 trains the four defaults (20 steps)
+    with a progress bar and draws each configuration's loss curve as it arrives."""
+    open_app(page, app_server.url)
+    wait_loaded(page)
+    page.locator(".sigprop-plots .bk-tab", has_text="Finite width").click()
+    page.wait_for_function(
+        f"""() => {{ const d = ({FIGURE_DATA_JS})('C_f(c): kernel');
+        return d !== null && d.filter(r => r.n === 17).length >= 4; }}""", timeout=120_000)
+    page.locator(".sigprop-train-steps select").select_option("20")
+    page.locator(".sigprop-train button").click()
+    page.wait_for_function(
+        f"""() => {{ const d = ({FIGURE_DATA_JS})('Training loss');
+        return d !== null && d.filter(r => r.n === 3).length === 4; }}""", timeout=240_000)
+    loss = {r["name"]: r["y"] for r in page.evaluate(FIGURE_DATA_JS, "Training loss") if r["n"] == 3}
+    assert set(loss) == {"ReLU · He", "tanh · EOC σ_b=0.22", "tanh · DKS ζ=1.5", "leaky ReLU · TAT η=0.9"}
+    assert all(y[-1] < y[0] for y in loss.values()), loss  # 20 Adam steps lower every loss
+    page.wait_for_function(
+        """() => { const out = []; const walk = (n) => { if (n.shadowRoot) walk(n.shadowRoot);
+          for (const c of n.childNodes) { if (c.nodeType === 3) out.push(c.textContent); else walk(c); } };
+          walk(document.body); return out.join(' ').includes('done'); }""", timeout=60_000)
+    screenshot(page, "finite_width_and_training", min_canvases=2)
+    assert console == [], console
