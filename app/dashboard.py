@@ -23,7 +23,7 @@ TABS = (
     ("Through the layers", ("c_trajectory", "q_map", "q_trajectory")),
     ("Activation & NTK", ("activation", "ntk", "ntk_condition")),
     ("Phase diagram", ("phase",)),
-    ("Finite width & training", ("finite", "training")),
+    ("Finite width & training", ("finite", "training", "accuracy")),
 )
 PLOTS = (
     ("c_map", "1 · Whole-network C map"),
@@ -36,7 +36,8 @@ PLOTS = (
     ("ntk_condition", "6b · NTK condition number"),
     ("phase", "7 · EOC phase diagram of the edited configuration (click to set σ_w², σ_b²)"),
     ("finite", "8 · Real random networks of finite width around the kernel"),
-    ("training", "9 · Does the kernel predict training? (digits)"),
+    ("training", "9a · Does the kernel predict training?"),
+    ("accuracy", "9b · Test accuracy of the same runs"),
 )
 MAX_CONFIGS = urlstate.MAX_CONFIGS
 PRESENT_TABLE_CSS = "table.sigprop-table { font-size: 150%; }"
@@ -141,6 +142,7 @@ class Dashboard(pn.viewable.Viewer):
     finite_width = param.Selector(default=1024, objects=list(data.FINITE_WIDTHS), doc="Width of plot 8's networks.")
     train_optimizer = param.Selector(default="adam", objects=data.OPTIMIZERS, doc="Optimiser of plot 9's runs.")
     train_steps = param.Selector(default=100, objects=list(data.TRAIN_STEPS), doc="Steps of plot 9's runs.")
+    train_data = param.Selector(default="digits", objects=data.DATASETS, doc="Data set of plot 9's runs.")
     training_status = param.String(default="", doc="What plot 9's training is doing.")
     training_done = param.Integer(default=0, doc="Evaluation points trained so far (of training_total).")
     training_total = param.Integer(default=1)
@@ -471,11 +473,11 @@ class Dashboard(pn.viewable.Viewer):
         for cfg, spec in jobs:
             cfg.training, cfg.training_spec = (), spec
             cfg.train_revision += 1
-        steps, optimizer = int(self.train_steps), self.train_optimizer
+        steps, optimizer, dataset = int(self.train_steps), self.train_optimizer, self.train_data
         self.param.update(training_done=0, training_total=len(jobs) * (steps // data.TRAIN_EVERY + 1),
                           training_status="queued (one training at a time per server)")
         self._post(self._draw_training)
-        self._train_future = work.trainer().submit(self._train_all, jobs, optimizer, steps, self._train_stop)
+        self._train_future = work.trainer().submit(self._train_all, jobs, optimizer, steps, dataset, self._train_stop)
 
     def stop_training(self) -> None:
         self._train_stop.set()
@@ -487,7 +489,8 @@ class Dashboard(pn.viewable.Viewer):
         else:
             fn()
 
-    def _train_all(self, jobs, optimizer: str, steps: int, stop: threading.Event) -> None:  # training thread
+    def _train_all(self, jobs, optimizer: str, steps: int, dataset: str, stop: threading.Event) -> None:
+        # (in the training thread)
         problems, done = [], [0]
         for i, (cfg, spec) in enumerate(jobs):
             if stop.is_set():
@@ -498,14 +501,14 @@ class Dashboard(pn.viewable.Viewer):
             points: list = []
 
             def on_point(point, cfg=cfg, points=points):
-                points.append((point["step"], point["train_loss"]))
+                points.append((point["step"], point["train_loss"], point["test_accuracy"]))
                 cfg.training = tuple(points)
                 cfg.train_revision += 1
                 done[0] += 1
                 self._post(lambda n=done[0]: (setattr(self, "training_done", n), self._draw_training()))
 
             try:
-                data.train(spec, optimizer, steps, callback=on_point, stop=stop.is_set)
+                data.train(spec, optimizer, steps, callback=on_point, stop=stop.is_set, dataset=dataset)
             except (ValueError, ArithmeticError) as exc:
                 problems.append(f"{label}: {exc}")
         status = "stopped" if stop.is_set() else "done"
@@ -513,10 +516,10 @@ class Dashboard(pn.viewable.Viewer):
         self._post(lambda: (self.param.update(training_status=status), self._draw_training()))
 
     def _draw_training(self) -> None:
-        live = self._live.get("training")
-        if live is not None:
-            with hold():
-                live.update(self.configurations, self.active)
+        with hold():
+            for key in ("training", "accuracy"):
+                if key in self._live:
+                    self._live[key].update(self.configurations, self.active)
 
     def _card_controls(self, key: str) -> list:
         """The widgets above plots 8 and 9 (their settings are the dashboard's, not a configuration's)."""
@@ -532,6 +535,8 @@ class Dashboard(pn.viewable.Viewer):
                                                      css_classes=["sigprop-train-optimizer"])
             steps = pn.widgets.Select.from_param(self.param.train_steps, name="Steps", width=80,
                                                  css_classes=["sigprop-train-steps"])
+            dataset = pn.widgets.Select.from_param(self.param.train_data, name="Data", width=200,
+                                                   css_classes=["sigprop-train-data"])
             start = pn.widgets.Button(label="Train", color="primary", width=80, css_classes=["sigprop-train"],
                                       align="end")
             start.on_click(lambda _: self.train())
@@ -542,7 +547,8 @@ class Dashboard(pn.viewable.Viewer):
                                               width=160, align="center", css_classes=["sigprop-train-progress"])
             # the status repeats configuration names a user typed: plain text (Str), never Markdown or HTML
             status = pn.pane.Str(self.param.training_status, css_classes=["sigprop-train-status"], margin=(0, 10))
-            return [pn.Row(optimizer, steps, start, stop, progress, sizing_mode="stretch_width"), status]
+            return [pn.Row(dataset, optimizer, steps, sizing_mode="stretch_width"),
+                    pn.Row(start, stop, progress, status, sizing_mode="stretch_width")]
         return []
 
     # ---- readouts ------------------------------------------------------------------------------------

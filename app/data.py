@@ -337,6 +337,7 @@ TRAIN_WIDTH = 128  # finite width of the networks trained in the dashboard
 TRAIN_STEPS = (20, 50, 100, 200)
 TRAIN_EVERY = 10
 OPTIMIZERS = {"Adam": "adam", "SGD + momentum": "sgd", "K-FAC": "kfac"}
+DATASETS = {"digits (scikit-learn, 8×8)": "digits", "teacher network (synthetic)": "teacher"}
 MAX_TRAIN_DEPTH = 200  # the dashboard trains plain and residual networks up to this depth (sp.train has no cap)
 
 
@@ -366,12 +367,12 @@ def finite(spec: Spec, width: int, seeds: int = FINITE_SEEDS) -> Finite:
     return Finite(int(width), int(seeds), weights, _np(res.mean[-1]), _np(lo), _np(hi))
 
 
-def train(spec: Spec, optimizer: str, steps: int, callback=None, stop=None):
-    """Train the configuration's network on digits at width TRAIN_WIDTH (:func:`sigprop.train`: seeded and
+def train(spec: Spec, optimizer: str, steps: int, callback=None, stop=None, dataset: str = "digits"):
+    """Train the configuration's network on ``dataset`` at width TRAIN_WIDTH (:func:`sigprop.train`: seeded and
     cached per process, so a second session asking for the same run gets it at once)."""
     net = model(spec).net
     if net.depth > MAX_TRAIN_DEPTH:
         raise sp.ConfigurationError(f"the dashboard trains networks up to depth {MAX_TRAIN_DEPTH}; this one has "
                                     f"{net.depth:,} layers (sp.train in a notebook has no such limit)")
-    return sp.train(net, "digits", optimizer, steps=int(steps), width=TRAIN_WIDTH, eval_every=TRAIN_EVERY,
+    return sp.train(net, dataset, optimizer, steps=int(steps), width=TRAIN_WIDTH, eval_every=TRAIN_EVERY,
                     callback=callback, stop=stop)

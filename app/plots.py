@@ -157,6 +157,11 @@ def training_plot(configs, backend="bokeh", fontscale=1.0):
     return to_holoviews(SPECS["training"], configs, backend, fontscale)
 
 
+def accuracy_plot(configs, backend="bokeh", fontscale=1.0):
+    """9b. Test accuracy against step of the same runs."""
+    return to_holoviews(SPECS["accuracy"], configs, backend, fontscale)
+
+
 BUILDERS = {
     "c_map": c_map_plot,
     "one_minus_c": one_minus_c_plot,
@@ -169,4 +174,5 @@ BUILDERS = {
     "phase": phase_plot,
     "finite": finite_plot,
     "training": training_plot,
+    "accuracy": accuracy_plot,
 }

@@ -183,11 +183,19 @@ def _finite(cfg, cv):
     ]
 
 
+def _training_column(cfg, column: int):
+    """(steps, values) of the configuration's last run; a run of other settings is not drawn."""
+    points = cfg.training if cfg.training_spec == cfg.spec() else ()
+    return (np.array([p[0] for p in points], dtype=float), np.array([p[column] for p in points], dtype=float))
+
+
 def _training(cfg, cv):
-    points = cfg.training if cfg.training_spec == cfg.spec() else ()  # a run of other settings is not drawn
-    steps = np.array([p[0] for p in points], dtype=float)
-    loss = np.array([p[1] for p in points], dtype=float)
+    steps, loss = _training_column(cfg, 1)
     return [Series(cfg.label(), steps, _safe_log(loss))]
+
+
+def _accuracy(cfg, cv):
+    return [Series(cfg.label(), *_training_column(cfg, 2))]
 
 
 SPECS = {
@@ -249,12 +257,22 @@ SPECS = {
     ),
     "training": PlotSpec(
         "training",
-        f"Training loss on digits (width {data.TRAIN_WIDTH}, batch 128)",
+        f"Training loss (finite width {data.TRAIN_WIDTH}, batch 128)",
         "step",
         "training loss",
         _training,
         logy=True,
         legend="bottom_left",
+        parts=("curves", "training"),
+    ),
+    "accuracy": PlotSpec(
+        "accuracy",
+        "Test accuracy (held-out quarter of the data)",
+        "step",
+        "test accuracy",
+        _accuracy,
+        legend="bottom_right",
+        ylim=(0.0, 1.0),
         parts=("curves", "training"),
     ),
     "ntk_condition": PlotSpec(

@@ -286,6 +286,13 @@ def test_training_plot_draws_each_run_refuses_deep_networks_and_hides_stale_runs
     dash.train()  # a run already trained is replayed from sigprop's cache
     dash._train_future.result(timeout=300)
     assert len(_sources(live)[0][0]["x"]) == 3
+    accuracy = _sources(dash.live("accuracy"))[0][0]
+    assert list(accuracy["x"]) == [0, 10, 20] and np.all((accuracy["y"] >= 0) & (accuracy["y"] <= 1))
+    digits_loss = _sources(live)[0][0]["y"]
+    dash.train_data = "teacher"  # the synthetic teacher task: another data set, another curve
+    dash.train()
+    dash._train_future.result(timeout=300)
+    assert not np.allclose(_sources(live)[0][0]["y"], digits_loss)
 
 
 def test_training_can_be_stopped():

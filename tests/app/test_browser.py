@@ -220,8 +220,8 @@ FIGURE_DATA_JS = """(prefix) => { const fig = [...Bokeh.documents[0].all_models]
 
 
 def test_finite_width_band_and_live_training(page, console, app_server):
-    """Plot 8 draws every configuration's band of random networks; plot 9 trains the four defaults (20 steps)
-    with a progress bar and draws each configuration's loss curve as it arrives."""
+    """Plot 8 draws every configuration's band of random networks; plots 9a/9b train the four defaults (20 steps)
+    with a progress bar and draw each configuration's loss and test accuracy as they arrive."""
     open_app(page, app_server.url)
     wait_loaded(page)
     page.locator(".sigprop-plots .bk-tab", has_text="Finite width").click()
@@ -236,6 +236,8 @@ def test_finite_width_band_and_live_training(page, console, app_server):
     loss = {r["name"]: r["y"] for r in page.evaluate(FIGURE_DATA_JS, "Training loss") if r["n"] == 3}
     assert set(loss) == {"ReLU · He", "tanh · EOC σ_b=0.22", "tanh · DKS ζ=1.5", "leaky ReLU · TAT η=0.9"}
     assert all(y[-1] < y[0] for y in loss.values()), loss  # 20 Adam steps lower every loss
+    accuracy = [r for r in page.evaluate(FIGURE_DATA_JS, "Test accuracy") if r["n"] == 3]
+    assert len(accuracy) == 4 and all(0 <= v <= 1 for r in accuracy for v in r["y"])
     page.wait_for_function(
         """() => { const out = []; const walk = (n) => { if (n.shadowRoot) walk(n.shadowRoot);
           for (const c of n.childNodes) { if (c.nodeType === 3) out.push(c.textContent); else walk(c); } };
