@@ -24,33 +24,24 @@ import numpy as np
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 
+BAND = """
+    import sigprop as sp
+    net = sp.mlp("tanh", 100, init=sp.dks("tanh", depth=100))
+    t = clock(); sp.finite_width(net, width={width}, seeds=8); OUT["t"] = clock() - t
+"""
+TRAIN = """
+    import sigprop as sp
+    net = sp.mlp("tanh", 50, init=sp.dks("tanh", depth=50))
+    seen = []
+    t = clock()
+    sp.train(net, "digits", "{optimizer}", steps=10, width=256, eval_every=10,
+             callback=lambda p: seen.append(clock() - t))
+    OUT["t"] = seen[0]; OUT["t2"] = seen[1]
+"""
 COLD = {
-    "band width 1,024 · 8 seeds · DKS tanh L=100": """
-        import sigprop as sp
-        net = sp.mlp("tanh", 100, init=sp.dks("tanh", depth=100))
-        t = clock(); sp.finite_width(net, width=1024, seeds=8); OUT["t"] = clock() - t
-    """,
-    "band width 4,096 · 8 seeds · DKS tanh L=100": """
-        import sigprop as sp
-        net = sp.mlp("tanh", 100, init=sp.dks("tanh", depth=100))
-        t = clock(); sp.finite_width(net, width=4096, seeds=8); OUT["t"] = clock() - t
-    """,
-    "Train (Adam) → first point (step 0)": """
-        import sigprop as sp
-        net = sp.mlp("tanh", 50, init=sp.dks("tanh", depth=50))
-        seen = []
-        t = clock()
-        sp.train(net, "digits", "adam", steps=10, width=256, eval_every=10, callback=lambda p: seen.append(clock() - t))
-        OUT["t"] = seen[0]; OUT["t2"] = seen[1]
-    """,
-    "Train (K-FAC) → first point (step 0)": """
-        import sigprop as sp
-        net = sp.mlp("tanh", 50, init=sp.dks("tanh", depth=50))
-        seen = []
-        t = clock()
-        sp.train(net, "digits", "kfac", steps=10, width=256, eval_every=10, callback=lambda p: seen.append(clock() - t))
-        OUT["t"] = seen[0]; OUT["t2"] = seen[1]
-    """,
+    **{f"band width {w:,} · 8 seeds · DKS tanh L=100": BAND.format(width=w) for w in (1024, 4096)},
+    **{f"Train ({name}) → first point (step 0)": TRAIN.format(optimizer=opt)
+       for name, opt in (("Adam", "adam"), ("K-FAC", "kfac"))},
 }
 
 

@@ -26,7 +26,7 @@ Orthogonal and Gaussian weights have the same limit (theory.md §11) but differe
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -63,7 +63,7 @@ class Sampler:
         lam, u = np.linalg.eigh(np.swapaxes(z, -1, -2) @ z)
         return z @ (u * (1.0 / np.sqrt(lam))[..., None, :]) @ np.swapaxes(u, -1, -2)
 
-    def linear(self, features: np.ndarray, sigma_w: float, sigma_b: float = 0.0, width: int | None = None):
+    def linear(self, features: np.ndarray, sigma_w: float, sigma_b: float = 0.0):
         """``features @ Wᵀ + b`` for fresh weights W (width × n: Gaussian N(0, σ_w²/n) or scaled orthogonal) and
         bias b ~ N(0, σ_b²), sampled exactly from the features' Gram matrix (see the module docstring).
 
@@ -71,8 +71,7 @@ class Sampler:
         inputs), ``A Wᵀ`` has the distribution of ``L M``: M i.i.d. N(0, σ_w²/n) (B × m) for Gaussian W, and
         ``σ_w √max(1, m/n)`` times the first m columns of the transpose of a Haar max(m, n) × B frame for
         orthogonal W (Aᵀ = Q R, R = O Lᵀ for an orthogonal O, and Haar frames are invariant under both)."""
-        m = self.width if width is None else width
-        n = features.shape[-1]
+        m, n = self.width, features.shape[-1]
         lam, u = np.linalg.eigh(features @ np.swapaxes(features, -1, -2))  # (S, B), (S, B, B)
         factor = u * np.sqrt(np.clip(lam, 0.0, None))[..., None, :]
         b = factor.shape[-1]
@@ -103,7 +102,6 @@ class FiniteWidthResult:
     cosines: np.ndarray
     variances: np.ndarray
     network_name: str = ""
-    stats: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def seeds(self) -> int:

@@ -102,12 +102,10 @@ def sweep(configurations: Mapping[str, object], depths=None, seeds=(0, 1, 2), op
     for key in ("optimizer", "seed", "callback", "stop"):
         if key in train_kwargs:
             raise ConfigurationError(f"{key!r} is set by the sweep itself")
-    from .training import _check
+    from .training import check_settings
 
     for (_, _, net), _, opt in tasks[:1] + tasks[-1:]:  # the settings are checked here, not on a worker
-        _check(net, opt, train_kwargs.get("steps", 200), train_kwargs.get("batch_size", 128),
-               train_kwargs.get("width", 256), train_kwargs.get("weights", "gaussian"),
-               train_kwargs.get("eval_every", 10), train_kwargs.get("learning_rate"))
+        check_settings(net, opt, **train_kwargs)
 
     own = None
     if client is None:

@@ -234,6 +234,20 @@ def _check(net, optimizer, steps, batch_size, width, weights, eval_every, learni
                                  "weights)")
 
 
+def check_settings(net, optimizer: str = "adam", **settings) -> None:
+    """Raise :class:`ConfigurationError` if :func:`train` would refuse these settings (its defaults fill the rest)."""
+    import inspect
+
+    params = inspect.signature(train).parameters
+    unknown = set(settings) - set(params)
+    if unknown:
+        raise ConfigurationError(f"train has no setting {', '.join(sorted(unknown))}")
+    kw = {name: settings.get(name, p.default) for name, p in params.items() if p.default is not inspect.Parameter.empty}
+    dataset(kw["data"])
+    _check(net, optimizer, kw["steps"], kw["batch_size"], kw["width"], kw["weights"], kw["eval_every"],
+           kw["learning_rate"])
+
+
 def train(net, data="digits", optimizer: str = "adam", *, steps: int = 200, batch_size: int = 128, width: int = 256,
           weights: str = "gaussian", seed: int = 0, learning_rate: float | None = None, eval_every: int = 10,
           callback: Callable[[dict], object] | None = None, stop: Callable[[], bool] | None = None,

@@ -46,6 +46,8 @@ def test_sweep_on_a_local_cluster_of_two_workers():
     ({"a": lambda d: "tanh"}, {"depths": (5,)}, "must return"),
     ({"a": sp.mlp("tanh", 3)}, {"optimizer": "adam"}, "set by the sweep"),
     ({"a": sp.mlp("tanh", 3)}, {"optimizers": ("newton",)}, "optimizer must be"),
+    ({"a": sp.mlp("tanh", 3)}, {"widht": 64}, "no setting widht"),
+    ({"a": sp.mlp("tanh", 3)}, {"data": "mnist"}, "data set"),
 ])
 def test_bad_sweeps_are_refused_before_any_cluster_starts(configs, kwargs, match):
     with pytest.raises(sp.ConfigurationError, match=match):
