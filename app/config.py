@@ -20,6 +20,16 @@ METHOD_NAMES = {v: k for k, v in METHOD_LABELS.items()}
 # Depth slider stops: 1, 2, ..., 10 000 roughly evenly spaced on a log scale (24 per decade).
 DEPTH_STOPS = tuple(sorted({int(round(10 ** (k / 24))) for k in range(0, 97)}))
 ERRORS = (ValueError, ArithmeticError)  # sigprop's errors derive from these (sigprop.errors)
+# How the registry's activations are named in legends (others, and expressions, as typed).
+ACTIVATION_NAMES = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "gelu": "GELU", "gelu_tanh": "GELU (tanh)",
+                    "elu": "ELU", "selu": "SELU", "abs": "|x|"}
+SCHEME_NAMES = {"he": "He", "lecun": "LeCun", "glorot": "Glorot"}
+MAX_NAME = 60  # longest legend name (a long expression is cut)
+
+
+def _num(x: float) -> str:
+    """A parameter as the name shows it: at most 3 significant digits (0.22, 1.5, 4.81, 0.999)."""
+    return f"{x:.3g}"
 
 
 def _short(message: str, limit: int = 300) -> str:
@@ -31,7 +41,8 @@ def _short(message: str, limit: int = 300) -> str:
 class Configuration(param.Parameterized):
     """A network to compare. Its curves come from :mod:`sigprop` through :func:`sigprop_app.data.curves`."""
 
-    title = param.String(default="", doc="Name used in every plot and legend (default: activation · method).")
+    title = param.String(default="", doc="Name typed by the user; '' (default): the name follows the settings "
+                         "(auto_name).")
     colour = param.Color(default=PALETTE[0])
     activation = param.String(default="tanh", doc="Registry name (e.g. 'relu') or an expression in x.")
     method = param.Selector(default="eoc", objects=list(data.METHODS))
@@ -58,7 +69,36 @@ class Configuration(param.Parameterized):
         return {k: getattr(self, k) for k in self.STATE_FIELDS}
 
     def label(self) -> str:
-        return self.title or f"{self.activation} · {METHOD_NAMES[self.method]}"
+        """The name shown in every plot, legend and table: the typed ``title``, else :meth:`auto_name`."""
+        return (self.title.strip() or self.auto_name()) + self.label_suffix
+
+    label_suffix = ""  # " (2)", " (3)", ... set by the dashboard when another configuration has the same name
+    def auto_name(self) -> str:
+        """A name derived from the settings that matter, e.g. "tanh · DKS ζ=1.5 · L=100",
+        "ReLU · He · residual w=0.8 · L=1000"; it follows every edit."""
+        act = ACTIVATION_NAMES.get(self.activation.strip(), self.activation.strip() or "?")
+        if len(act) > MAX_NAME // 2:
+            act = act[: MAX_NAME // 2 - 1] + "…"
+        parts = [act, self._method_name()]
+        if self.architecture == "residual":
+            parts.append(f"residual w={_num(self.shortcut_weight)}")
+        parts.append(f"L={self.depth:,}")
+        return " · ".join(parts)
+
+    def _method_name(self) -> str:
+        bias = f" σ_b={_num(self.sigma_b)}" if self.sigma_b else ""
+        if self.method == "standard":
+            if self.scheme == "custom":
+                return f"σ_w={_num(self.sigma_w)}{bias or ' σ_b=0'}"
+            return SCHEME_NAMES[self.scheme] + bias
+        if self.method == "eoc":
+            return "EOC" + bias
+        if self.method == "dks":
+            return f"DKS ζ={_num(self.zeta)}"
+        if self.method == "tat":
+            target = data.tat_target(self.activation)
+            return f"TAT {'η' if target == 'eta' else 'τ'}={_num(getattr(self, target))}"
+        return METHOD_NAMES[self.method]
 
     blocking = True  # False in a served dashboard: compute() then only reads caches (the engine pool fills them)
     finite_width = 1024  # the width of plot 8's random networks (set by the dashboard, not part of the spec)
@@ -150,7 +190,10 @@ class Configuration(param.Parameterized):
         p = self.param
         method = self.param.method
         w = {
-            "title": pn.widgets.TextInput.from_param(p.title, label="Name"),
+            "title": pn.widgets.TextInput.from_param(
+                p.title, label="Name (empty: follows the settings)",
+                placeholder=pn.bind(lambda *_: self.auto_name(), *(p[k] for k in self.SPEC_FIELDS)),
+            ),
             "colour": pn.widgets.ColorPicker.from_param(p.colour, label="Colour", width=60),
             "activation": pn.widgets.TextInput.from_param(
                 p.activation,
@@ -173,10 +216,12 @@ class Configuration(param.Parameterized):
                 p.zeta, label="ζ = C_f'(1)", visible=pn.bind(lambda m: m == "dks", method)
             ),
             "eta": pn.widgets.FloatSlider.from_param(
-                p.eta, label="η = C_f(0) (leaky ReLU)", visible=pn.bind(lambda m: m == "tat", method)
+                p.eta, label="η = C_f(0) (leaky ReLU)",
+                visible=pn.bind(lambda m, a: m == "tat" and data.tat_target(a) == "eta", method, p.activation),
             ),
             "tau": pn.widgets.FloatSlider.from_param(
-                p.tau, label="τ = C_f''(1) (smooth φ)", visible=pn.bind(lambda m: m == "tat", method)
+                p.tau, label="τ = C_f''(1) (smooth φ)",
+                visible=pn.bind(lambda m, a: m == "tat" and data.tat_target(a) == "tau", method, p.activation),
             ),
             "architecture": pn.widgets.RadioButtonGroup.from_param(p.architecture, label="Architecture"),
             "shortcut_weight": pn.widgets.FloatSlider.from_param(
@@ -214,9 +259,8 @@ class Configuration(param.Parameterized):
             buttons.append(b)
         header = pn.pane.HTML(
             pn.bind(
-                lambda n, c: f'<span style="color:{c};font-weight:bold">■</span> {html.escape(n)}',
-                self.param.title,
-                self.param.colour,
+                lambda *_: f'<span style="color:{self.colour};font-weight:bold">■</span> {html.escape(self.label())}',
+                *(p[k] for k in self.STATE_FIELDS),
             ),
             margin=0,
         )

@@ -13,10 +13,10 @@ import panel as pn
 import param
 from panel.io import hold
 
-from . import data, export, specs, urlstate, work
+from . import data, explain, export, specs, urlstate, work
 from .config import METHOD_NAMES, PALETTE, Configuration
 from .live import LivePhasePlot, LivePlot
-from .presets import DEFAULT, PRESETS
+from .presets import DEFAULT, PRESETS, TANH_EOC
 
 TABS = (
     ("C maps", ("c_map", "one_minus_c")),
@@ -40,8 +40,14 @@ PLOTS = (
     ("accuracy", "9b · Test accuracy of the same runs"),
 )
 MAX_CONFIGS = urlstate.MAX_CONFIGS
-PRESENT_TABLE_CSS = "table.sigprop-table { font-size: 150%; }"
-PRESENT_CSS = ":host { font-size: 150%; --bokeh-base-font-size: 18px; --base-font-size: 18px; }"
+PRESENT_TABLE_CSS = "table.sigprop-table { font-size: 100%; }"
+# presentation mode: every text at least 18 px (custom properties reach the nested shadow roots)
+PRESENT_CSS = """:host { font-size: 20px; --bokeh-font-size: 20px; --bokeh-base-font-size: 20px; --base-font-size: 20px;
+  --bs-body-font-size: 20px; --bs-btn-font-size: 20px; --font-size: 20px; }"""
+THEMES = ("light", "dark")
+# the dark theme for projectors: white on black, not Panel's grey on dark grey
+DARK_CSS = """:host { --background-color: #000; --panel-background-color: #000; --panel-surface-color: #111;
+  --bokeh-font-color: #fff; color: #fff; background-color: #000; }"""
 FORMULAS = (
     r"C_f'(1) = \prod_{l} C_l'(1),\quad C'(c) = \frac{\sigma_w^2\, q\, \mathbb{E}[\phi'(u)\phi'(v)]}{Q(q)}",
     r"\chi_1 = \sigma_w^2\, \mathbb{E}\big[\phi'(\sqrt{q^*} z)^2\big],\qquad \xi_c^{-1} = -\log C'(c^*)",
@@ -64,6 +70,14 @@ def _fmt(v) -> str:
     if math.isnan(v):
         return "NaN"
     return f"{v:.4g}" if v == 0 or 1e-3 <= abs(v) < 1e5 else f"{v:.3e}"
+
+
+def distinct_colours(configs) -> None:
+    """Give every configuration a colour no earlier one has (from PALETTE while it lasts)."""
+    for i, cfg in enumerate(configs):
+        used = {c.colour for c in configs[:i]}
+        if cfg.colour in used:
+            cfg.colour = next((c for c in PALETTE if c not in used), cfg.colour)
 
 
 def _swatch(cfg) -> str:
@@ -136,7 +150,11 @@ class Dashboard(pn.viewable.Viewer):
     active = param.Integer(
         default=0, bounds=(0, None), doc="Configuration being edited (its tab), drawn in the phase diagram."
     )
-    presentation = param.Boolean(default=False, doc="Large fonts for projection.")
+    presentation = param.Boolean(default=False, doc="Projector layout: plots first, every text ≥ 18 px, "
+                                 "explanations open.")
+    plot_tab = param.Integer(default=0, bounds=(0, len(TABS) - 1), doc="The plot tab shown.")
+    theme = param.Selector(default="light", objects=list(THEMES), doc="Light, or dark high-contrast (served: "
+                           "the page reloads in it).")
     revision = param.Integer(default=0, doc="Bumped whenever a curve changes; readouts follow it.")
     preset = param.Selector(default=list(PRESETS)[0], objects=list(PRESETS))
     finite_width = param.Selector(default=1024, objects=list(data.FINITE_WIDTHS), doc="Width of plot 8's networks.")
@@ -175,17 +193,15 @@ class Dashboard(pn.viewable.Viewer):
         if configurations is None and self._location is not None:
             decoded = urlstate.decode(pn.state.session_args or {})
             if decoded is not None:
-                states, self.active, self.presentation, problems = decoded
+                states, view, problems = decoded
+                problems += self._apply_view(view)
                 if problems:  # toasts sent before the page is ready are lost: say it once it has loaded
                     pn.state.onload(lambda problems=problems: [self._notify(p, "warning") for p in problems])
         if configurations is not None:
             configs = list(configurations)
-            for i, cfg in enumerate(configs):  # every configuration gets its own colour in the plots
-                used = {c.colour for c in configs[:i]}
-                if cfg.colour in used:
-                    cfg.colour = next((c for c in PALETTE if c not in used), cfg.colour)
         else:
             configs = [self._new_config(s) for s in (states or PRESETS[self.preset]["configs"])]
+        distinct_colours(configs)
         if defer:  # served: the event loop only reads caches; the engine pool fills them (app/work.py)
             doc = self._doc = pn.state.curdoc
             self._jobs = work.Coalescer(self._compute_missing, self._computed, lambda fn: _schedule(doc, fn))
@@ -193,7 +209,61 @@ class Dashboard(pn.viewable.Viewer):
                 pn.state.onload(self._load)
                 pn.state.on_session_destroyed(lambda _context: (self._jobs.close(), self._train_stop.set()))
         self._set_configurations(configs)
-        self._plot_cards.param.watch(lambda _event: self._request(), "active")
+        self._plot_cards.active = self.plot_tab
+        self._plot_cards.param.watch(lambda event: setattr(self, "plot_tab", event.new), "active")
+
+    # ---- the view's settings (URL) ------------------------------------------------------------------------
+    def _apply_view(self, view: dict) -> list[str]:
+        """Set the view's settings from the URL's text (urlstate.VIEW); returns what was refused."""
+        problems = []
+        for key, text in view.items():
+            name = urlstate.VIEW[key]
+            parameter = self.param[name]
+            try:
+                if isinstance(parameter, param.Boolean):
+                    value = {"1": True, "0": False}[text]
+                elif isinstance(parameter, param.Integer) or isinstance(parameter.default, int):
+                    value = int(text)
+                else:
+                    value = text
+                if isinstance(parameter, param.Integer) and parameter.bounds:
+                    lo, hi = parameter.bounds
+                    value = max(lo, value if hi is None else min(hi, value))
+                setattr(self, name, value)
+            except (KeyError, ValueError, OverflowError):
+                problems.append(f"ignored {key}={text!r}")
+        return problems
+
+    def _view(self) -> dict:
+        """The view's settings that differ from their defaults, by URL key."""
+        return {key: getattr(self, name) for key, name in urlstate.VIEW.items()
+                if getattr(self, name) != self.param[name].default}
+
+    @param.depends("plot_tab", watch=True)
+    def _show_plot_tab(self) -> None:
+        if self._plot_cards.active != self.plot_tab:
+            self._plot_cards.active = self.plot_tab
+        self._request()
+        self._write_url()
+
+    @param.depends("train_data", "train_optimizer", "train_steps", watch=True)
+    def _settings_changed(self) -> None:
+        self._write_url()
+
+    @param.depends("theme", watch=True)
+    def _set_theme(self) -> None:
+        """Served: reload the page in the new theme (Panel reads ``theme`` from the URL); in a notebook the
+        notebook's own theme applies."""
+        if self._location is not None and self._loaded:
+            self._location.reload = True
+            self._write_url()
+
+    def reset(self) -> None:
+        """Back to the first preset and the default view (the URL then holds no settings)."""
+        self.param.update(preset=self.param.preset.default, plot_tab=0, finite_width=self.param.finite_width.default,
+                          train_data=self.param.train_data.default, train_optimizer=self.param.train_optimizer.default,
+                          train_steps=self.param.train_steps.default)
+        self.apply_preset()
 
     def _load(self) -> None:
         """After the first page is shown: compute in the engine pool, then draw."""
@@ -257,6 +327,7 @@ class Dashboard(pn.viewable.Viewer):
             cfg.compute()
         self.active = min(self.active, len(configs) - 1)
         self.configurations = list(configs)
+        self._name_configurations()
         self._show_editors()
         self._refresh(force=True)
         self._request()
@@ -271,7 +342,7 @@ class Dashboard(pn.viewable.Viewer):
             f".bk-tab:nth-child({i + 1})::before {{ content: '■ '; color: {c.colour}; }}"
             for i, c in enumerate(self.configurations)
         )
-        self._editors.stylesheets = [marks, *([PRESENT_CSS] if self.presentation else [])]
+        self._editors.stylesheets = [marks]
 
     def _editor(self, cfg):
         """``cfg``'s editor, built when its tab is first shown."""
@@ -281,16 +352,29 @@ class Dashboard(pn.viewable.Viewer):
             )
         return cfg._editor_view
 
+    def _name_configurations(self) -> None:
+        """Configurations with the same name are told apart by a suffix: "tanh · EOC · L=100 (2)"."""
+        seen: dict[str, int] = {}
+        for cfg in self.configurations:
+            cfg.label_suffix = ""
+            base = cfg.label()
+            seen[base] = seen.get(base, 0) + 1
+            cfg.label_suffix = f" ({seen[base]})" if seen[base] > 1 else ""
+
     def _next_colour(self) -> str:
         used = {c.colour for c in self.configurations}
         return next((c for c in PALETTE if c not in used), PALETTE[len(self.configurations) % len(PALETTE)])
 
     def add(self, state: dict | None = None) -> Configuration | None:
-        """Add a configuration (default: tanh · EOC at depth 100) and return it."""
+        """Add a configuration and return it; by default tanh at its edge of chaos with σ_b = 0.22 (Schoenholz
+        et al. 2017's point; at σ_b = 0 the signal vanishes, q* = 0) at the edited configuration's depth."""
         if len(self.configurations) >= MAX_CONFIGS:
             self._notify(f"at most {MAX_CONFIGS} configurations", "warning")
             return None
-        state = dict(state or {})
+        if state is None:
+            depth = self.configurations[self.active].depth if self.configurations else TANH_EOC["depth"]
+            state = {**TANH_EOC, "depth": depth}
+        state = dict(state)
         state.setdefault("colour", self._next_colour())
         cfg = self._new_config(state)
         self._set_configurations([*self.configurations, cfg])
@@ -298,7 +382,8 @@ class Dashboard(pn.viewable.Viewer):
         return cfg
 
     def duplicate(self, cfg: Configuration) -> Configuration | None:
-        return self.add({**cfg.state(), "title": f"{cfg.label()} (copy)", "colour": self._next_colour()})
+        """Add a copy of ``cfg`` in a new colour (its name gets a suffix while the settings are the same)."""
+        return self.add({**cfg.state(), "colour": self._next_colour()})
 
     def remove(self, cfg: Configuration) -> None:
         if len(self.configurations) <= 1:
@@ -313,14 +398,16 @@ class Dashboard(pn.viewable.Viewer):
         self._set_configurations([self._new_config(s) for s in PRESETS[name]["configs"]])
 
     # ---- updates -------------------------------------------------------------------------------------
-    def _notify(self, message: str, kind: str = "error") -> None:
+    def _notify(self, message: str, kind: str = "error"):
         """A toast. Notifications render HTML, and messages repeat what a user or a URL supplied (names,
         expressions, URL values), so the text is escaped: it is shown, never interpreted."""
         notifications = getattr(pn.state, "notifications", None)
         if notifications is not None:
-            getattr(notifications, kind)(html.escape(message), duration=6000)
+            return getattr(notifications, kind)(html.escape(message), duration=6000)
+        return None
 
     def _changed(self, cfg: Configuration) -> None:
+        self._name_configurations()
         self._notify_error(cfg)  # (served: from the cache; a new result is drawn by _computed)
         self._refresh()
         self._request()
@@ -330,11 +417,17 @@ class Dashboard(pn.viewable.Viewer):
         before = getattr(cfg, "_shown_error", "")
         cfg.compute()
         if cfg.error and cfg.error != before and cfg.ready():
-            self._notify(f"{cfg.label()}: {cfg.error}")
+            # one toast per configuration: a slider moved through an unreachable region replaces it, never stacks
+            toast = getattr(cfg, "_toast", None)
+            if toast is not None:
+                toast.destroy()
+            cfg._toast = self._notify(f"{cfg.label()}: {cfg.error}")
         cfg._shown_error = cfg.error if cfg.ready() else before
 
     def _signature(self):
-        return (tuple((c.label(), c.colour) for c in self.configurations), self.presentation)
+        """What the plots are built for: the configurations' count and colours, the mode (names are updated in
+        place)."""
+        return (tuple(c.colour for c in self.configurations), self.presentation)
 
     @param.depends("active", watch=True)
     def _show_active(self) -> None:
@@ -368,9 +461,6 @@ class Dashboard(pn.viewable.Viewer):
                     for name, keys in TABS
                 ]
                 self._plot_cards.active = active_tab
-                self._plot_cards.stylesheets = [PRESENT_CSS] if self.presentation else []
-                for table in self._tables:
-                    table.stylesheets = [TABLE_CSS, PRESENT_TABLE_CSS] if self.presentation else [TABLE_CSS]
             else:
                 for live in self._live.values():
                     live.update(self.configurations, self.active)
@@ -380,7 +470,7 @@ class Dashboard(pn.viewable.Viewer):
     def _write_url(self) -> None:
         if self._location is None or not self._loaded:  # before onload the browser overwrites the URL
             return
-        query = urlstate.encode([c.state() for c in self.configurations], self.active, self.presentation)
+        query = urlstate.encode([c.state() for c in self.configurations], self._view())
         if self._location.search.lstrip("?") != query:
             self._location.search = "?" + query
 
@@ -424,10 +514,14 @@ class Dashboard(pn.viewable.Viewer):
         spinner = pn.indicators.LoadingSpinner(  # the busy indicator (served: see _request)
             value=busy, visible=busy, size=18, margin=(2, 0), css_classes=["sigprop-busy"])
         self._spinners.append(spinner)
+        # the title in HTML, which wraps (a canvas title is cut off in a narrow plot or at projector sizes)
+        subtitle = f" · {specs.SPECS[key].title}" if key in specs.SPECS else ""
         return pn.Column(
-            pn.Row(pn.pane.Markdown(f"**{title}**", margin=(0, 10)), spinner),
+            pn.Row(pn.pane.Markdown(f"**{title}**{subtitle}", margin=(0, 10), sizing_mode="stretch_width",
+                                    css_classes=["sigprop-plot-title"]), spinner),
             *self._card_controls(key),
             pane,
+            explain.explanation(key, collapsed=not self.presentation),
             pn.Row(*buttons),
             sizing_mode="stretch_width",
             min_width=420,
@@ -618,37 +712,66 @@ class Dashboard(pn.viewable.Viewer):
         present = pn.widgets.Toggle.from_param(
             self.param.presentation, label="Presentation mode", css_classes=["sigprop-present"]
         )
+        reset = pn.widgets.Button(label="Reset", color="light", css_classes=["sigprop-reset"])
+        reset.on_click(lambda _: self.reset())
+        view = [present, reset]
+        if self._location is not None:  # served: the page reloads in the theme (not in a notebook)
+            view.insert(1, pn.widgets.Select.from_param(self.param.theme, name="", width=90,
+                                                        css_classes=["sigprop-theme"]))
         text = pn.pane.Markdown(pn.bind(lambda p: PRESETS[p]["text"], self.param.preset), margin=(0, 10))
-        return [preset, text, apply, pn.Row(add, present), self._editors]
+        return [preset, text, apply, pn.Row(*view), add, self._editors]
+
+    def _table_card(self, title: str, render, key: str) -> pn.Card:
+        """A collapsible card: a readout table, the formulas (readouts) and its explanation."""
+        table = pn.pane.HTML(pn.bind(render, self.param.revision), css_classes=[f"sigprop-{key}"],
+                             sizing_mode="stretch_width", stylesheets=[TABLE_CSS])
+        self._tables.append(table)
+        body = [table]
+        if key == "readouts":
+            body.append(pn.FlexBox(*[explain.formula(f, margin=(0, 20)) for f in FORMULAS],
+                                   sizing_mode="stretch_width"))
+        body.append(explain.explanation(key, collapsed=True))
+        return pn.Card(*body, title=title, collapsed=self.presentation, sizing_mode="stretch_width",
+                       css_classes=[f"sigprop-card-{key}"])
 
     def _main(self) -> list:
-        def table(render, css_class):
-            return pn.pane.HTML(pn.bind(render, self.param.revision), css_classes=[css_class],
-                                sizing_mode="stretch_width", styles={"font-size": "0.95em"}, stylesheets=[TABLE_CSS])
+        self._tables = []
+        readouts = self._table_card("Readouts (whole network, input q = 1)", self._readouts_html, "readouts")
+        consts = self._table_card(
+            "Method constants (φ̂(x) = γ(φ(αx + β) + δ), W ~ N(0, σ_w²/N), b ~ N(0, σ_b²))", self._constants_html,
+            "constants")
+        self._cards = (readouts, consts)
+        return self._arrangement()
 
-        readouts = table(self._readouts_html, "sigprop-readouts")
-        consts = table(self._constants_html, "sigprop-constants")
-        self._tables = [readouts, consts]
+    def _arrangement(self) -> list:
+        """The main column's order: the tables first, or (presentation) the plots first, tables folded."""
         if self.presentation:
-            for table in self._tables:
-                table.stylesheets = [TABLE_CSS, PRESENT_TABLE_CSS]
-        formulas = pn.FlexBox(*[pn.pane.LaTeX(f"${f}$", margin=(0, 20)) for f in FORMULAS], sizing_mode="stretch_width")
-        return [
-            pn.pane.Markdown("### Readouts (whole network, input q = 1)", margin=(0, 10)),
-            readouts,
-            formulas,
-            pn.pane.Markdown(
-                "### Method constants (φ̂(x) = γ(φ(αx + β) + δ), W ~ N(0, σ_w²/N), b ~ N(0, σ_b²))", margin=(0, 10)
-            ),
-            consts,
-            self._plot_cards,
-        ]
+            return [self._plot_cards, *self._cards]
+        return [*self._cards, self._plot_cards]
+
+    @param.depends("presentation", watch=True)
+    def _arrange(self) -> None:
+        """Presentation mode on or off: reorder, fold the tables, enlarge every text."""
+        for table in self._tables:
+            table.stylesheets = [TABLE_CSS, PRESENT_TABLE_CSS] if self.presentation else [TABLE_CSS]
+        if self._layout is None:
+            return
+        sidebar, main = self._layout
+        for card in self._cards:
+            card.collapsed = self.presentation
+        main[:] = self._arrangement()
+        for column in self._layout:
+            column.stylesheets = self._column_css()
+
+    def _column_css(self) -> list[str]:
+        return [*([PRESENT_CSS] if self.presentation else []), *([DARK_CSS] if self.theme == "dark" else [])]
 
     def _build(self):
         if self._layout is None:
+            css = self._column_css()
             self._layout = (
-                pn.Column(*self._controls(), width=380),
-                pn.Column(*self._main(), sizing_mode="stretch_width"),
+                pn.Column(*self._controls(), width=380, stylesheets=css, css_classes=["sigprop-sidebar"]),
+                pn.Column(*self._main(), sizing_mode="stretch_width", stylesheets=css, css_classes=["sigprop-main"]),
             )
         return self._layout
 
@@ -660,7 +783,8 @@ class Dashboard(pn.viewable.Viewer):
         """A BootstrapTemplate (no outside font requests) holding the dashboard."""
         sidebar, main = self._build()
         return pn.template.BootstrapTemplate(
-            title="sigprop · signal propagation laboratory", sidebar=[sidebar], main=[main], sidebar_width=400
+            title="sigprop · signal propagation laboratory", sidebar=[sidebar], main=[main], sidebar_width=400,
+            theme="dark" if self.theme == "dark" else "default",
         )
 
     def servable(self, title: str | None = None, **kw):

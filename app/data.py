@@ -104,7 +104,7 @@ class Spec:
             "standard": {"scheme", "sigma_b"} | ({"sigma_w"} if self.scheme == "custom" else set()),
             "eoc": {"sigma_b"},
             "dks": {"zeta"},
-            "tat": {"eta", "tau"},
+            "tat": {tat_target(self.activation)},
             "looks_linear": set(),
         }[self.method]
         if self.architecture == "residual":
@@ -154,9 +154,15 @@ def _build_network(spec: Spec, phi, sigma_w: float, sigma_b: float, init=None):
     return sp.mlp(phi, depth=spec.depth, sigma_w=sigma_w, sigma_b=sigma_b, init=init)
 
 
+def tat_target(activation: str) -> str:
+    """TAT's target parameter for ``activation`` (Zhang et al. 2022, arXiv:2203.08120): "eta" (C_f(0) = η) for
+    leaky ReLU, "tau" (C_f''(1) = τ) for every other (smooth or C¹) activation."""
+    return "eta" if "leaky" in activation else "tau"
+
+
 def _tat_kwargs(spec: Spec, phi) -> dict:
-    # TAT's target: η = C_f(0) for leaky ReLU, τ = C_f''(1) for smooth activations.
-    return {"eta": spec.eta} if "leaky" in phi.name else {"tau": spec.tau}
+    target = tat_target(phi.name)
+    return {target: getattr(spec, target)}
 
 
 @memo(256)

@@ -7,6 +7,7 @@ sends just that configuration's new arrays to the browser.
 
 from __future__ import annotations
 
+from bokeh.core.property.vectorization import value
 from bokeh.events import Tap
 from bokeh.models import ColorBar, ColumnDataSource, HoverTool, LinearColorMapper, Range1d
 from bokeh.palettes import RdBu11, interp_palette
@@ -23,11 +24,16 @@ def _columns(s: Series) -> dict:
     return cols
 
 
+def _px(size: float, fontscale: float) -> str:
+    """A font size scaled for presentation (``fontscale`` > 1: at least 18 px, the projector's minimum)."""
+    return f"{max(int(size * fontscale), 18 if fontscale > 1 else 0)}px"
+
+
 def _style(fig, fontscale: float) -> None:
-    fig.title.text_font_size = f"{int(13 * fontscale)}px"
+    fig.title.text_font_size = _px(13, fontscale)
     for axis in (fig.xaxis, fig.yaxis):
-        axis.axis_label_text_font_size = f"{int(13 * fontscale)}px"
-        axis.major_label_text_font_size = f"{int(11 * fontscale)}px"
+        axis.axis_label_text_font_size = _px(13, fontscale)
+        axis.major_label_text_font_size = _px(11, fontscale)
 
 
 class LivePlot:
@@ -35,8 +41,8 @@ class LivePlot:
 
     def __init__(self, spec: PlotSpec, configs, fontscale: float = 1.0, height: int = 340):
         self.spec = spec
-        fig = figure(
-            title=spec.title,
+        fig = figure(  # (no canvas title: the dashboard's card shows spec.title as HTML, which wraps)
+            name=spec.key,
             x_axis_label=spec.xlabel,
             y_axis_label=spec.ylabel,
             x_axis_type="log" if spec.logx else "linear",
@@ -53,16 +59,14 @@ class LivePlot:
         for s in spec.reference:
             lines.append(self._draw(fig, s, GREY))
         self.sources: list[list[ColumnDataSource]] = []
+        self._renderers: list[list] = []
         self._tokens: list[object] = []
         for cfg in configs:
             series = spec.series(cfg, cfg.compute())
-            srcs = []
-            for s in series:
-                r = self._draw(fig, s, cfg.colour)
-                srcs.append(r.data_source)
-                if s.y2 is None:
-                    lines.append(r)
-            self.sources.append(srcs)
+            renderers = [self._draw(fig, s, cfg.colour) for s in series]
+            lines += [r for r, s in zip(renderers, series) if s.y2 is None]
+            self._renderers.append(renderers)
+            self.sources.append([r.data_source for r in renderers])
             self._tokens.append(self._token(cfg) if cfg.blocking or cfg.ready() else None)
         fig.add_tools(
             HoverTool(
@@ -73,7 +77,7 @@ class LivePlot:
             fig.legend.location = spec.legend
             fig.legend.click_policy = "hide"
             fig.legend.background_fill_alpha = 0.7
-            fig.legend.label_text_font_size = f"{int(11 * fontscale)}px"
+            fig.legend.label_text_font_size = _px(11, fontscale)
         _style(fig, fontscale)
         self.figure = fig
 
@@ -96,7 +100,18 @@ class LivePlot:
         )
 
     def _token(self, cfg):
-        return (cfg.spec(), cfg.error, cfg.blocking, not cfg.missing(self.spec.parts), cfg.view_token(self.spec.parts))
+        return (cfg.spec(), cfg.label(), cfg.error, cfg.blocking, not cfg.missing(self.spec.parts),
+                cfg.view_token(self.spec.parts))
+
+    def _rename(self, renderer, label: str, legend: bool) -> None:
+        """A curve's name (hover) and legend entry follow its configuration's name."""
+        if renderer.name == label:
+            return
+        renderer.name = label
+        if legend:
+            for item in self.figure.legend.items:
+                if renderer in item.renderers:
+                    item.label = value(label)
 
     def update(self, configs, active: int = 0) -> int:
         """Push new data for the configurations whose parameters changed; returns how many changed. A
@@ -107,8 +122,10 @@ class LivePlot:
             if token == self._tokens[i] or (not cfg.blocking and not cfg.ready() and self._tokens[i] is not None):
                 continue
             self._tokens[i] = token
-            for src, s in zip(self.sources[i], self.spec.series(cfg, cfg.compute())):
-                src.data = _columns(s)
+            for renderer, s in zip(self._renderers[i], self.spec.series(cfg, cfg.compute())):
+                renderer.data_source.data = _columns(s)
+                if s.y2 is None:
+                    self._rename(renderer, s.label, s.legend)
             changed += 1
         return changed
 
@@ -123,6 +140,7 @@ class LivePhasePlot:
         sw2, sb2 = data.SW2_GRID, data.SB2_GRID
         dx, dy = sw2[1] - sw2[0], sb2[1] - sb2[0]
         fig = figure(
+            name="phase",
             title=view.title,
             x_axis_label="σ_w²",
             y_axis_label="σ_b²",
@@ -141,7 +159,8 @@ class LivePhasePlot:
             image="image", x=sw2[0] - dx / 2, y=sb2[0] - dy / 2, dw=sw2[-1] - sw2[0] + dx,
             dh=sb2[-1] - sb2[0] + dy, source=self.image, color_mapper=mapper,
         )
-        fig.add_layout(ColorBar(color_mapper=mapper, title="log10 χ₁"), "right")
+        fig.add_layout(ColorBar(color_mapper=mapper, title="log10 χ₁", title_text_font_size=_px(11, fontscale),
+                                major_label_text_font_size=_px(11, fontscale)), "right")
         self.line = ColumnDataSource({"xs": [], "ys": []})
         fig.multi_line("xs", "ys", source=self.line, color="black", line_width=2)
         self.point = ColumnDataSource({"x": [], "y": []})

@@ -5,8 +5,9 @@ from __future__ import annotations
 from .config import PALETTE
 
 
-def _c(title, colour, **spec) -> dict:
-    return {"title": title, "colour": colour, **spec}
+def _c(colour, **spec) -> dict:
+    """A preset configuration: no typed name, so its name follows the settings (Configuration.auto_name)."""
+    return {"colour": colour, **spec}
 
 
 # Schoenholz et al. 2017's tanh point (σ_b² ≈ 0.05, EOC σ_w² ≈ 1.76): at σ_b = 0 the tanh EOC is σ_w = 1 with
@@ -15,10 +16,10 @@ def _c(title, colour, **spec) -> dict:
 TANH_EOC = {"activation": "tanh", "method": "eoc", "sigma_b": 0.22, "depth": 100}
 
 DEFAULT = (
-    _c("ReLU · He", PALETTE[1], activation="relu", method="standard", scheme="he", depth=100),
-    _c("tanh · EOC σ_b=0.22", PALETTE[0], **TANH_EOC),
-    _c("tanh · DKS ζ=1.5", PALETTE[2], activation="tanh", method="dks", zeta=1.5, depth=100),
-    _c("leaky ReLU · TAT η=0.9", PALETTE[3], activation="leaky_relu", method="tat", eta=0.9, depth=100),
+    _c(PALETTE[1], activation="relu", method="standard", scheme="he", depth=100),
+    _c(PALETTE[0], **TANH_EOC),
+    _c(PALETTE[2], activation="tanh", method="dks", zeta=1.5, depth=100),
+    _c(PALETTE[3], activation="leaky_relu", method="tat", eta=0.9, depth=100),
 )
 
 PRESETS: dict[str, dict] = {
@@ -34,31 +35,31 @@ PRESETS: dict[str, dict] = {
         "(C_f(0) = 0.87, 0.996, 0.99996 at L = 10, 100, 1000). 1 − c_l ≈ 9π²/(2l²) is an asymptote for large l: "
         "from c_0 = 0 it overestimates 1 − c_l by 3.5× at l = 10, 1.24× at 100 and 1.03× at 1000.",
         "configs": (
-            _c("ReLU EOC L=10", PALETTE[2], activation="relu", method="eoc", depth=10),
-            _c("ReLU EOC L=100", PALETTE[0], activation="relu", method="eoc", depth=100),
-            _c("ReLU EOC L=1000", PALETTE[1], activation="relu", method="eoc", depth=1000),
+            _c(PALETTE[2], activation="relu", method="eoc", depth=10),
+            _c(PALETTE[0], activation="relu", method="eoc", depth=100),
+            _c(PALETTE[1], activation="relu", method="eoc", depth=1000),
         ),
     },
     "DKS vs EOC for tanh at depth 100": {
         "text": "Same activation and depth: EOC tanh collapses (C_f(c) in [0.93, 1]); DKS (ζ = 1.5) has C_f(0) = 0, "
         "C_f'(1) = ζ and stays within 0.50 of the identity (the bound is 2(ζ − 1) = 1).",
         "configs": (
-            _c("tanh · EOC σ_b=0.22", PALETTE[0], **TANH_EOC),
-            _c("tanh · DKS ζ=1.5", PALETTE[2], activation="tanh", method="dks", zeta=1.5, depth=100),
+            _c(PALETTE[0], **TANH_EOC),
+            _c(PALETTE[2], activation="tanh", method="dks", zeta=1.5, depth=100),
         ),
     },
     "TAT leaky ReLU, η = 0.9": {
         "text": "TAT picks the negative slope so that C_f(0) = η = 0.9 for the whole network; compare He-init ReLU.",
         "configs": (
-            _c("leaky ReLU · TAT η=0.9", PALETTE[3], activation="leaky_relu", method="tat", eta=0.9, depth=100),
-            _c("ReLU · He", PALETTE[1], activation="relu", method="standard", scheme="he", depth=100),
+            _c(PALETTE[3], activation="leaky_relu", method="tat", eta=0.9, depth=100),
+            _c(PALETTE[1], activation="relu", method="standard", scheme="he", depth=100),
         ),
     },
     "Looks-Linear is the identity": {
         "text": "Looks-Linear (CReLU, mirrored orthogonal weights) is exactly linear at init: C_f(c) = c at any depth.",
         "configs": (
-            _c("ReLU · Looks-Linear", PALETTE[4], activation="relu", method="looks_linear", depth=1000),
-            _c("ReLU · EOC", PALETTE[0], activation="relu", method="eoc", depth=1000),
+            _c(PALETTE[4], activation="relu", method="looks_linear", depth=1000),
+            _c(PALETTE[0], activation="relu", method="eoc", depth=1000),
         ),
     },
 }

@@ -1,9 +1,9 @@
 """The dashboard's whole state as URL query parameters, so a link reproduces the view.
 
-Keys: ``n`` (number of configurations), ``active`` (configuration drawn in the phase diagram),
-``present`` (presentation mode) and ``c{i}.{key}`` for configuration i's fields that differ from their
-defaults (short keys below). Values are validated by the parameters they are assigned to; a bad value
-is ignored (with a message), never executed.
+Keys: ``n`` (number of configurations), ``c{i}.{key}`` for configuration i's fields that differ from their
+defaults (short keys below) and the view's settings that differ from theirs (``VIEW``: the configuration edited,
+presentation mode, the plot tab, the theme, plot 8's width and plot 9's data, optimiser and steps). Values are
+validated by the parameters they are assigned to; a bad value is ignored (with a message), never executed.
 """
 
 from __future__ import annotations
@@ -32,14 +32,28 @@ LONG = {v: k for k, v in SHORT.items()}
 MAX_CONFIGS = 8
 
 
-def encode(states: list[dict], active: int = 0, present: bool = False) -> str:
-    """Query string (without '?') for the configuration states."""
+# URL key -> Dashboard parameter of the view's settings (the Dashboard converts and validates the values)
+VIEW = {
+    "active": "active",
+    "present": "presentation",
+    "tab": "plot_tab",
+    "theme": "theme",
+    "width": "finite_width",
+    "data": "train_data",
+    "opt": "train_optimizer",
+    "steps": "train_steps",
+}
+
+
+def encode(states: list[dict], view: dict | None = None) -> str:
+    """Query string (without '?') for the configuration states and the view's settings ``{URL key: value}``
+    (write only those that differ from their defaults; booleans as 1/0)."""
     defaults = Configuration().state()
     q: dict[str, str] = {"n": str(len(states))}
-    if active:
-        q["active"] = str(active)
-    if present:
-        q["present"] = "1"
+    for key, value in (view or {}).items():
+        if key not in VIEW:
+            raise KeyError(f"unknown view setting {key!r}")
+        q[key] = str(int(value)) if isinstance(value, bool) else str(value)
     for i, st in enumerate(states):
         for field, value in st.items():
             if field in SHORT and value != defaults[field]:
@@ -60,9 +74,9 @@ def _convert(field: str, text: str):
     return kind(value)
 
 
-def decode(query: str | dict) -> tuple[list[dict], int, bool, list[str]] | None:
-    """(states, active, present, problems) from a query string or a ``{key: [values]}`` dict; None if the
-    query holds no dashboard state."""
+def decode(query: str | dict) -> tuple[list[dict], dict, list[str]] | None:
+    """(states, view, problems) from a query string or a ``{key: [values]}`` dict: ``view`` holds the VIEW
+    keys' text as given; None if the query holds no dashboard state."""
     if isinstance(query, str):
         query = parse_qs(query.lstrip("?"))
     flat = {k: (v[-1] if isinstance(v, list | tuple) else v) for k, v in query.items()}
@@ -75,19 +89,23 @@ def decode(query: str | dict) -> tuple[list[dict], int, bool, list[str]] | None:
     except (ValueError, OverflowError):
         return None
     states = [{} for _ in range(n)]
+    view = {}
     for key, text in flat.items():
+        if key == "n":
+            continue
+        if key in VIEW:
+            view[key] = text[:80]
+            continue
         if not key.startswith("c") or "." not in key:
+            if not key.startswith("bokeh-"):  # (Bokeh's own arguments, e.g. when embedded)
+                problems.append(f"ignored URL key {key[:80]!r}")
             continue
         idx, short = key[1:].split(".", 1)
         if not idx.isdigit() or int(idx) >= n or short not in LONG:
-            problems.append(f"ignored URL key {key!r}")
+            problems.append(f"ignored URL key {key[:80]!r}")
             continue
         try:
             states[int(idx)][LONG[short]] = _convert(LONG[short], text)
         except (ValueError, OverflowError):
             problems.append(f"ignored {key}={text[:80]!r}")
-    try:
-        active = max(0, min(n - 1, int(flat.get("active", 0))))
-    except (ValueError, OverflowError):
-        active = 0
-    return states, active, flat.get("present") == "1", problems
+    return states, view, problems

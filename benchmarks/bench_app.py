@@ -121,7 +121,7 @@ LISTEN_JS = """(name) => {
   window.__lat = []; window.__t0 = null;
   document.addEventListener('keydown', () => { window.__t0 = performance.now(); }, true);
   const doc = Bokeh.documents[0];
-  const fig = [...doc.all_models].find(m => m.type === 'Figure' && m.title && m.title.text.startsWith('C_f(c)'));
+  const fig = [...doc.all_models].find(m => m.type === 'Figure' && m.name === 'c_map');
   const r = fig.renderers.find(r => r.name === name);
   r.data_source.connect(r.data_source.properties.data.change, () => {
     if (window.__t0 !== null) { window.__lat.push(performance.now() - window.__t0); window.__t0 = null; } });
@@ -137,7 +137,7 @@ def browser_latency(server_url: str, presses: int = 20) -> None:
         page = browser.new_page()
         open_app(page, server_url)
         page.wait_for_timeout(1000)
-        page.evaluate(LISTEN_JS, "ReLU · He")
+        page.evaluate(LISTEN_JS, "ReLU · He · L=100")
         handle = page.locator(".sigprop-depth .noUi-handle").first
         handle.focus()
 
@@ -160,7 +160,7 @@ def browser_latency(server_url: str, presses: int = 20) -> None:
         # the DKS configuration's ζ slider: every move is a value never computed (a new DKS solve and curves)
         page.locator(".sigprop-editors .bk-tab").nth(2).click()
         page.wait_for_timeout(1000)
-        page.evaluate(LISTEN_JS, "tanh · DKS ζ=1.5")
+        page.evaluate(LISTEN_JS, "tanh · DKS ζ=1.5 · L=100")
         page.locator(".sigprop-zeta .noUi-handle").first.focus()
         for _ in range(presses // 2):
             press("ArrowRight")
@@ -177,7 +177,7 @@ def browser_latency(server_url: str, presses: int = 20) -> None:
 
 # the training plot's renderers: how many points each has drawn
 TRAIN_POINTS_JS = """() => { const fig = [...Bokeh.documents[0].all_models].find(
-    m => m.type === 'Figure' && m.title && m.title.text.startsWith('Training loss'));
+    m => m.type === 'Figure' && m.name === 'training');
   return fig ? fig.renderers.map(r => r.data_source.data.x ? r.data_source.data.x.length : 0) : []; }"""
 
 

@@ -34,18 +34,18 @@ def test_url_state_round_trips():
             "sigma_b": 0.05,
         },
     ]
-    query = urlstate.encode(states, active=1, present=True)
-    decoded_states, active, present, problems = urlstate.decode(query)
-    assert (active, present, problems) == (1, True, [])
+    query = urlstate.encode(states, {"active": 1, "present": True, "tab": 3, "theme": "dark"})
+    decoded_states, view, problems = urlstate.decode(query)
+    assert (view, problems) == ({"active": "1", "present": "1", "tab": "3", "theme": "dark"}, [])
     for original, decoded in zip(states, decoded_states):
         rebuilt = {**Configuration().state(), **decoded}
         assert rebuilt == original
 
 
 def test_url_state_rejects_bad_values_without_executing():
-    states, active, present, problems = urlstate.decode("n=2&c0.L=abc&c9.L=5&c1.zzz=1&active=7")
-    assert active == 1 and not present
-    assert len(states) == 2 and states[0] == {} and len(problems) == 3
+    states, view, problems = urlstate.decode("n=2&c0.L=abc&c9.L=5&c1.zzz=1&active=7&foo=1")
+    assert view == {"active": "7"}  # (the dashboard clamps it: test_dashboard_view_settings_round_trip)
+    assert len(states) == 2 and states[0] == {} and len(problems) == 4
     assert urlstate.decode("foo=1") is None
 
 
@@ -228,11 +228,11 @@ def test_readouts_show_the_deviation_between_theorem_13s_bounds():
 def test_url_values_that_are_not_finite_or_not_utf8_are_ignored_with_a_message():
     from sigprop_app import urlstate
 
-    states, _, _, problems = urlstate.decode({"n": [b"1"], "c0.L": [b"inf"], "c0.sw": [b"nan"],
+    states, _, problems = urlstate.decode({"n": [b"1"], "c0.L": [b"inf"], "c0.sw": [b"nan"],
                                               "c0.act": [b"\xe0\xa4%A"], "c0.sb": [b"1e400"]})
     assert states == [{"activation": "\ufffd%A"}]  # the bad bytes are replaced, then the parser says why
     assert sorted(problems) == ["ignored c0.L='inf'", "ignored c0.sb='1e400'", "ignored c0.sw='nan'"]
-    assert urlstate.decode("n=1&c0.L=2.5")[3] == ["ignored c0.L='2.5'"]
+    assert urlstate.decode("n=1&c0.L=2.5")[2] == ["ignored c0.L='2.5'"]
 
 
 def test_csv_names_cannot_become_spreadsheet_formulas():

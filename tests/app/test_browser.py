@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
 # The C-map figure's curve named `name`: its y data as a plain array (null until it exists).
 CURVE_JS = """(name) => {
   const doc = Bokeh.documents[0];
-  const fig = [...doc.all_models].find(m => m.type === 'Figure' && m.title && m.title.text.startsWith('C_f(c)'));
+  const fig = [...doc.all_models].find(m => m.type === 'Figure' && m.name === 'c_map');
   if (!fig) return null;
   const r = fig.renderers.find(r => r.name === name);
   return r ? Array.from(r.data_source.data.y) : null; }"""
@@ -60,7 +60,8 @@ def test_loads_without_console_errors(page, console, app_server):
     page.wait_for_timeout(500)
     screenshot(page, "default")
     text = deep_text(page)
-    for expected in ("Readouts", "ReLU · He", "tanh · DKS ζ=1.5", "Method constants", "C maps", "Phase diagram"):
+    for expected in ("Readouts", "ReLU · He · L=100", "tanh · DKS ζ=1.5 · L=100", "Method constants", "C maps",
+                     "Phase diagram"):
         assert expected in text
     rows = readout_rows(page)
     assert len(rows) == 5  # header + 4 configurations
@@ -70,13 +71,16 @@ def test_loads_without_console_errors(page, console, app_server):
 def test_depth_slider_changes_curve_data(page, console, app_server):
     open_app(page, app_server.url)
     wait_loaded(page)
-    before = page.evaluate(CURVE_JS, "ReLU · He")
+    before = page.evaluate(CURVE_JS, "ReLU · He · L=100")
     assert before and len(before) == 201
     handle = page.locator(".sigprop-depth .noUi-handle").first
     handle.focus()
     page.keyboard.press("ArrowLeft")  # 100 -> 91, the previous log-scale stop
-    page.wait_for_function(f"() => ({CURVE_JS})('ReLU · He')[100] !== {before[100]}", timeout=60_000)
-    after = page.evaluate(CURVE_JS, "ReLU · He")
+    # the curve's name follows the depth
+    page.wait_for_function(
+        f"() => {{ const y = ({CURVE_JS})('ReLU · He · L=91'); return y && y[100] !== {before[100]}; }}",
+        timeout=60_000)
+    after = page.evaluate(CURVE_JS, "ReLU · He · L=91")
     # A shallower ReLU network is less degenerate: C_f(0) moves down, away from 1.
     assert after[100] < before[100]
     page.wait_for_function("() => location.search.includes('c0.L=91')", timeout=10_000)
@@ -95,7 +99,7 @@ def test_switching_method_to_dks_changes_constants(page, console, app_server):
         """() => { const rows = [];
         const walk = (n) => { if (n.shadowRoot) walk(n.shadowRoot);
           for (const c of n.children || []) { if (c.tagName === 'TR') rows.push(c.innerText); walk(c); } };
-        walk(document.body); return rows.some(r => r.includes('tanh · EOC') && r.includes('DKS')); }""",
+        walk(document.body); return rows.some(r => r.includes('tanh · DKS ζ=1.5 · L=100 (2)')); }""",
         timeout=60_000,
     )
     after = row.inner_text()
@@ -179,7 +183,7 @@ def test_export(page, console, app_server, fmt):
         assert root.tag.endswith("svg") and len(data) > 10_000
     else:
         rows = list(csv.DictReader(io.StringIO(data.decode())))
-        assert {r["series"] for r in rows} >= {"identity", "ReLU · He", "tanh · DKS ζ=1.5"}
+        assert {r["series"] for r in rows} >= {"identity", "ReLU · He · L=100", "tanh · DKS ζ=1.5 · L=100"}
         assert len(rows) >= 201 * 5
     assert console == [], console
 
@@ -211,9 +215,9 @@ def test_phase_diagram_follows_the_edited_configuration_and_a_click_sets_sigma(p
     assert console == [], console
 
 
-# The data of the figure whose title starts with `prefix`: per renderer name, its y (and y2 for bands) lengths.
-FIGURE_DATA_JS = """(prefix) => { const fig = [...Bokeh.documents[0].all_models].find(
-    m => m.type === 'Figure' && m.title && m.title.text.startsWith(prefix));
+# The data of plot `key`'s figure (named by the key): per renderer name, its y (and y2 for bands) lengths.
+FIGURE_DATA_JS = """(key) => { const fig = [...Bokeh.documents[0].all_models].find(
+    m => m.type === 'Figure' && m.name === key);
   if (!fig) return null;
   return fig.renderers.map(r => ({name: r.name, n: r.data_source.data.x ? r.data_source.data.x.length : 0,
                                   y: r.data_source.data.y ? Array.from(r.data_source.data.y) : []})); }"""
@@ -226,17 +230,18 @@ def test_finite_width_band_and_live_training(page, console, app_server):
     wait_loaded(page)
     page.locator(".sigprop-plots .bk-tab", has_text="Finite width").click()
     page.wait_for_function(
-        f"""() => {{ const d = ({FIGURE_DATA_JS})('C_f(c): kernel');
+        f"""() => {{ const d = ({FIGURE_DATA_JS})('finite');
         return d !== null && d.filter(r => r.n === 17).length >= 4; }}""", timeout=120_000)
     page.locator(".sigprop-train-steps select").select_option("20")
     page.locator(".sigprop-train button").click()
     page.wait_for_function(
-        f"""() => {{ const d = ({FIGURE_DATA_JS})('Training loss');
+        f"""() => {{ const d = ({FIGURE_DATA_JS})('training');
         return d !== null && d.filter(r => r.n === 3).length === 4; }}""", timeout=240_000)
-    loss = {r["name"]: r["y"] for r in page.evaluate(FIGURE_DATA_JS, "Training loss") if r["n"] == 3}
-    assert set(loss) == {"ReLU · He", "tanh · EOC σ_b=0.22", "tanh · DKS ζ=1.5", "leaky ReLU · TAT η=0.9"}
+    loss = {r["name"]: r["y"] for r in page.evaluate(FIGURE_DATA_JS, "training") if r["n"] == 3}
+    assert set(loss) == {"ReLU · He · L=100", "tanh · EOC σ_b=0.22 · L=100", "tanh · DKS ζ=1.5 · L=100",
+                         "leaky ReLU · TAT η=0.9 · L=100"}
     assert all(y[-1] < y[0] for y in loss.values()), loss  # 20 Adam steps lower every loss
-    accuracy = [r for r in page.evaluate(FIGURE_DATA_JS, "Test accuracy") if r["n"] == 3]
+    accuracy = [r for r in page.evaluate(FIGURE_DATA_JS, "accuracy") if r["n"] == 3]
     assert len(accuracy) == 4 and all(0 <= v <= 1 for r in accuracy for v in r["y"])
     page.wait_for_function(
         """() => { const out = []; const walk = (n) => { if (n.shadowRoot) walk(n.shadowRoot);
