@@ -486,7 +486,17 @@ class Dashboard(pn.viewable.Viewer):
         return plots.BUILDERS[key](self.configurations, backend=backend, fontscale=self.fontscale, **kw)
 
     def _tab(self, keys):
-        return pn.FlexBox(*[self._plot_card(key, dict(PLOTS)[key]) for key in keys], sizing_mode="stretch_width")
+        cards = [self._plot_card(key, dict(PLOTS)[key]) for key in keys]
+        if self.presentation:  # the plots' legend, in HTML: it wraps, and never hides a curve
+            legend = pn.pane.HTML(pn.bind(lambda _: self._legend_html(), self.param.revision),
+                                  sizing_mode="stretch_width", css_classes=["sigprop-legend"], margin=(0, 10))
+            return pn.Column(legend, pn.FlexBox(*cards, sizing_mode="stretch_width"), sizing_mode="stretch_width")
+        return pn.FlexBox(*cards, sizing_mode="stretch_width")
+
+    def _legend_html(self) -> str:
+        items = "".join(f'<span style="margin-right:1.2em;white-space:nowrap">{_swatch(c)}</span> '
+                        for c in self.configurations)
+        return f'<div style="display:flex;flex-wrap:wrap">{items}</div>'
 
     def live(self, key: str) -> LivePlot | LivePhasePlot:
         """The live Bokeh figure of plot ``key`` (built on first use)."""
@@ -728,8 +738,7 @@ class Dashboard(pn.viewable.Viewer):
         self._tables.append(table)
         body = [table]
         if key == "readouts":
-            body.append(pn.FlexBox(*[explain.formula(f, margin=(0, 20)) for f in FORMULAS],
-                                   sizing_mode="stretch_width"))
+            body += [explain.formula(f, margin=(0, 20)) for f in FORMULAS]
         body.append(explain.explanation(key, collapsed=True))
         return pn.Card(*body, title=title, collapsed=self.presentation, sizing_mode="stretch_width",
                        css_classes=[f"sigprop-card-{key}"])
@@ -784,7 +793,8 @@ class Dashboard(pn.viewable.Viewer):
         sidebar, main = self._build()
         return pn.template.BootstrapTemplate(
             title="sigprop · signal propagation laboratory", sidebar=[sidebar], main=[main], sidebar_width=400,
-            theme="dark" if self.theme == "dark" else "default",
+            theme="dark" if self.theme == "dark" else "default", collapsed_sidebar=self.presentation,
+            raw_css=[explain.font_faces()],  # KaTeX's fonts, from the app's static folder
         )
 
     def servable(self, title: str | None = None, **kw):

@@ -6,15 +6,18 @@ arXiv:2203.08120; Jacot et al. 2018, arXiv:1806.07572), not a number of the curr
 the numbers.
 
 KaTeX: Panel loads KaTeX's stylesheet into the page's head, which does not reach the shadow roots that Panel's
-panes render into, so formulas came out in the browser's fallback styling (primes as accents, 𝔼 as E).
-:func:`formula` gives each pane the stylesheet itself, inlined from the copy Panel ships (without its
-``@font-face`` rules and with its font families renamed: the fonts are not shipped, and KaTeX then falls back to
-the system's serif), so it renders with no internet and no failed requests, served or in a notebook.
+panes render into, and its LaTeX pane hides KaTeX's HTML to show the MathML fallback instead, so formulas came out
+in the browser's MathML styling (primes as accents, 𝔼 as E).
+:func:`formula` gives each pane the stylesheet itself (inlined from the copy Panel ships, so it works with no
+internet, served or in a notebook); :func:`font_faces` declares KaTeX's fonts (shipped in ``static/katex``) for
+the page, where browsers look fonts up.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import html
 import re
 from pathlib import Path
 
@@ -111,17 +114,46 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
 }
 
 
+FONTS = Path(__file__).parent / "static" / "katex" / "fonts"  # KaTeX's woff2 fonts (static/katex/README)
+FONT_PREFIX = "sigprop-"  # the families, renamed so that the page's copy of KaTeX's stylesheet cannot claim them
+SERVED_FONTS = "app/static/katex/fonts"  # where `panel serve app` serves FONTS, relative to the page /app
+
+
 @functools.cache
-def katex_css() -> str:
-    """KaTeX's stylesheet as Panel ships it, without the ``@font-face`` rules (their fonts are not shipped)."""
+def _katex_stylesheet() -> str:
     import panel.models.katex as katex_model
 
     dist = Path(pn.__file__).parent / "dist" / "bundled" / "katex"
-    path = dist / f"katex@{katex_model.KATEX_VERSION}" / "dist" / "katex.min.css"
-    css = re.sub(r"@font-face\{[^}]*\}", "", path.read_text(encoding="utf-8"))
-    # renamed families: the page's copy of the stylesheet declares the KaTeX fonts, which would then be fetched
-    # (and not found); the fallbacks after them in each rule apply instead
-    return css.replace("KaTeX_", "sigprop-no-font-")
+    return (dist / f"katex@{katex_model.KATEX_VERSION}" / "dist" / "katex.min.css").read_text(encoding="utf-8")
+
+
+@functools.cache
+def font_faces(base: str | None = SERVED_FONTS) -> str:
+    """Document-level ``@font-face`` rules of KaTeX's (renamed) families, the fonts read from URL ``base``, or
+    inlined as data URLs when ``base`` is None (a notebook, which has no static folder). Fonts declared inside a
+    shadow root are ignored by browsers, so these go into the page's head (the template's ``raw_css``)."""
+    rules = []
+    for rule in re.findall(r"@font-face\{[^}]*\}", _katex_stylesheet()):
+        family = re.search(r"font-family:([^;]+);", rule).group(1)
+        style = re.search(r"font-style:([^;]+);", rule).group(1)
+        weight = re.search(r"font-weight:([^;]+);", rule).group(1)
+        name = re.search(r"url\(fonts/([^)]+\.woff2)\)", rule).group(1)
+        if base is None:
+            url = "data:font/woff2;base64," + base64.b64encode((FONTS / name).read_bytes()).decode("ascii")
+        else:
+            url = f"{base}/{name}"
+        rules.append(f'@font-face{{font-family:{FONT_PREFIX}{family};font-style:{style};font-weight:{weight};'
+                     f'src:url({url}) format("woff2")}}')
+    return "\n".join(rules)
+
+
+@functools.cache
+def katex_css() -> str:
+    """KaTeX's stylesheet for a shadow root: Panel's copy without its ``@font-face`` rules (they would not apply
+    there), its families renamed to those of :func:`font_faces`."""
+    css = re.sub(r"@font-face\{[^}]*\}", "", _katex_stylesheet())
+    # Panel's own pane stylesheet hides KaTeX's HTML and shows its MathML (the fallback): show the HTML again
+    return css.replace("KaTeX_", FONT_PREFIX + "KaTeX_") + "span.katex-html { display: inline-block; }"
 
 
 def formula(tex: str, **kw) -> pn.pane.LaTeX:
@@ -133,10 +165,9 @@ def explanation(key: str, collapsed: bool = True) -> pn.Card:
     """The explanation of plot or table ``key``: a card, one click away (open in presentation mode)."""
     text, tex = EXPLANATIONS[key]
     return pn.Card(
-        pn.pane.Str(text, styles={"white-space": "normal", "font-family": "inherit", "font-size": "inherit"},
-                    sizing_mode="stretch_width", margin=(0, 10)),
+        pn.pane.HTML(f"<p>{html.escape(text)}</p>", sizing_mode="stretch_width", margin=(0, 10)),
         formula(tex, margin=(0, 10)),
-        title="What this shows",
+        header=pn.pane.HTML("<b>What this shows</b>", margin=(0, 5)),
         collapsed=collapsed,
         sizing_mode="stretch_width",
         css_classes=["sigprop-explain", f"sigprop-explain-{key}"],

@@ -7,14 +7,33 @@ sends just that configuration's new arrays to the browser.
 
 from __future__ import annotations
 
+import numpy as np
 from bokeh.core.property.vectorization import value
 from bokeh.events import Tap
-from bokeh.models import ColorBar, ColumnDataSource, HoverTool, LinearColorMapper, Range1d
+from bokeh.models import (
+    ColorBar,
+    ColumnDataSource,
+    CustomJS,
+    CustomJSHover,
+    DataRange1d,
+    HoverTool,
+    LinearColorMapper,
+    Range1d,
+)
 from bokeh.palettes import RdBu11, interp_palette
 from bokeh.plotting import figure
 
 from . import data
-from .specs import GREY, PlotSpec, Series, phase_inputs, phase_view
+from .specs import DIVERGED, GREY, PlotSpec, Series, phase_inputs, phase_view
+
+HOVER_SIZE = 12  # px: a curve's data point shows its tooltip within HOVER_SIZE / 2 of the pointer
+# a tooltip only for curves shown (a click on a legend entry hides its curve); args.lines: the curves
+SHOWN_JS = "export default (args, tool, {value}) => args.lines[value].visible"
+# the phase diagram's hover: NaN where q diverges (χ₁, ξ_c), ∞ for q* there and for ξ_c on the EOC
+PHASE_VALUE_JS = """
+    if (Number.isNaN(value)) return "–";
+    if (!Number.isFinite(value)) return format === "q" ? "∞: q diverges, no fixed point" : "∞";
+    return String(Number(value.toPrecision(4)));"""
 
 
 def _columns(s: Series) -> dict:
@@ -53,11 +72,10 @@ class LivePlot:
             tools="pan,wheel_zoom,box_zoom,reset,save",
             toolbar_location="right",
         )
-        if spec.ylim:
-            fig.y_range = Range1d(*spec.ylim)
-        lines = []
+        lines, fitted = [], []
         for s in spec.reference:
             lines.append(self._draw(fig, s, GREY))
+        fitted += lines
         self.sources: list[list[ColumnDataSource]] = []
         self._renderers: list[list] = []
         self._tokens: list[object] = []
@@ -65,28 +83,57 @@ class LivePlot:
             series = spec.series(cfg, cfg.compute())
             renderers = [self._draw(fig, s, cfg.colour) for s in series]
             lines += [r for r, s in zip(renderers, series) if s.y2 is None]
+            fitted += [r for r, s in zip(renderers, series) if s.fit]
             self._renderers.append(renderers)
             self.sources.append([r.data_source for r in renderers])
             self._tokens.append(self._token(cfg) if cfg.blocking or cfg.ready() else None)
-        fig.add_tools(
-            HoverTool(
-                renderers=lines, tooltips=[("", "$name"), (spec.xlabel, "@x{0.[0000]}"), (spec.ylabel, "@y{0.[0000]}")]
-            )
-        )
+        if spec.ylim:
+            fig.y_range = Range1d(*spec.ylim)
+        elif len(fitted) < len(fig.renderers):  # a bound left out of the y-range
+            fig.y_range = DataRange1d(renderers=fitted)
+        self._lines = sorted(lines, key=lambda r: -r.glyph.line_width)  # at a crossing the boldest one's tooltip
+        self._hover = ColumnDataSource(self._hover_data())
+        target = fig.scatter("x", "y", source=self._hover, size=HOVER_SIZE, fill_alpha=0, line_alpha=0)
+        shown = CustomJS(args={"lines": self._lines}, code=SHOWN_JS)
+        fig.add_tools(HoverTool(renderers=[target], tooltips=self._tooltips(spec), limit=1, filters={"@k": shown},
+                                formatters={"@x": "printf", "@y": "printf"}))
         if fig.legend:
             fig.legend.location = spec.legend
             fig.legend.click_policy = "hide"
             fig.legend.background_fill_alpha = 0.7
             fig.legend.label_text_font_size = _px(11, fontscale)
+            # presentation: a legend in large type would hide the curves; the dashboard shows the names above
+            # the plots instead (HTML, which wraps)
+            fig.legend.visible = fontscale == 1
         _style(fig, fontscale)
         self.figure = fig
+
+    @staticmethod
+    def _tooltips(spec: PlotSpec) -> list:
+        """Curve name, x and y: 4 significant digits on a linear axis (0.0001234, 0.9963), 4 in scientific
+        notation on a log one (1.234e-6, 2.865e+4)."""
+        digits = {True: "%.3e", False: "%.4g"}
+        return [("", "@name"), (spec.xlabel, f"@x{{{digits[spec.logx]}}}"), (spec.ylabel, f"@y{{{digits[spec.logy]}}}")]
+
+    def _hover_data(self) -> dict:
+        """Every curve's finite points in one source (``k``: the curve's index in ``_lines``), so that the
+        pointer gets one tooltip (HoverTool's ``limit``), not one per curve where curves meet."""
+        cols = {"x": [], "y": [], "name": [], "k": []}
+        for k, r in enumerate(self._lines):
+            x, y = (np.asarray(r.data_source.data[c], dtype=float) for c in ("x", "y"))
+            ok = np.isfinite(x) & np.isfinite(y)
+            cols["x"].append(x[ok])
+            cols["y"].append(y[ok])
+            cols["name"].append(np.full(ok.sum(), r.name, dtype=object))
+            cols["k"].append(np.full(ok.sum(), k))
+        return {c: np.concatenate(v) for c, v in cols.items()}
 
     @staticmethod
     def _draw(fig, s: Series, colour: str):
         src = ColumnDataSource(_columns(s))
         if s.y2 is not None:
             return fig.varea(x="x", y1="y", y2="y2", source=src, fill_color=colour, fill_alpha=s.alpha)
-        kw = {"legend_label": s.label} if s.legend else {}
+        kw = {"legend_label": s.legend} if s.legend else {}
         return fig.line(
             "x",
             "y",
@@ -103,15 +150,15 @@ class LivePlot:
         return (cfg.spec(), cfg.label(), cfg.error, cfg.blocking, not cfg.missing(self.spec.parts),
                 cfg.view_token(self.spec.parts))
 
-    def _rename(self, renderer, label: str, legend: bool) -> None:
+    def _rename(self, renderer, s: Series) -> None:
         """A curve's name (hover) and legend entry follow its configuration's name."""
-        if renderer.name == label:
+        if renderer.name == s.label:
             return
-        renderer.name = label
-        if legend:
+        renderer.name = s.label
+        if s.legend:
             for item in self.figure.legend.items:
                 if renderer in item.renderers:
-                    item.label = value(label)
+                    item.label = value(s.legend)
 
     def update(self, configs, active: int = 0) -> int:
         """Push new data for the configurations whose parameters changed; returns how many changed. A
@@ -125,8 +172,10 @@ class LivePlot:
             for renderer, s in zip(self._renderers[i], self.spec.series(cfg, cfg.compute())):
                 renderer.data_source.data = _columns(s)
                 if s.y2 is None:
-                    self._rename(renderer, s.label, s.legend)
+                    self._rename(renderer, s)
             changed += 1
+        if changed:
+            self._hover.data = self._hover_data()
         return changed
 
 
@@ -152,7 +201,7 @@ class LivePhasePlot:
             tools="pan,wheel_zoom,box_zoom,reset,save,tap",
             toolbar_location="right",
         )
-        mapper = LinearColorMapper(palette=interp_palette(RdBu11, 256), low=-1, high=1)
+        mapper = LinearColorMapper(palette=interp_palette(RdBu11, 256), low=-1, high=1, nan_color=DIVERGED)
         empty = {"image": [], "chi1": [], "xi_c": [], "q_star": []}
         self.image = ColumnDataSource(empty)
         pixels = fig.image(
@@ -168,8 +217,9 @@ class LivePhasePlot:
         fig.add_tools(
             HoverTool(
                 renderers=[pixels],
-                tooltips=[("σ_w²", "$x{0.00}"), ("σ_b²", "$y{0.00}"), ("χ₁", "@chi1{0.000}"),
-                          ("ξ_c", "@xi_c{0.0}"), ("q*", "@q_star{0.000}")],
+                tooltips=[("σ_w²", "$x{0.00}"), ("σ_b²", "$y{0.00}"), ("χ₁", "@chi1"), ("ξ_c", "@xi_c"),
+                          ("q*", "@q_star{q}")],
+                formatters={f: CustomJSHover(code=PHASE_VALUE_JS) for f in ("@chi1", "@xi_c", "@q_star")},
             )
         )
         fig.on_event(Tap, lambda event: on_tap(event.x, event.y))
