@@ -14,6 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import wraps
 
+import contourpy
 import numpy as np
 
 import sigprop as sp
@@ -268,20 +269,55 @@ def curves(spec: Spec) -> Curves:
 
 @dataclass(frozen=True)
 class Phase:
-    """EOC phase diagram of one activation over (σ_w², σ_b²), plus the local quantities of the current point."""
+    """EOC phase diagram of one activation over (σ_w², σ_b²), plus the local quantities of the current point.
+    χ₁, ξ_c are NaN and q* is inf where q diverges from q_0 = 1 (no fixed point to take them at)."""
 
     sw2: np.ndarray
     sb2: np.ndarray
     chi1: np.ndarray  # (len(sb2), len(sw2))
     xi_c: np.ndarray
     q_star: np.ndarray
+    lines: tuple = ()  # the χ₁ = 1 line: ((σ_w² values, σ_b² values), ...), see chi1_one_lines
 
 
 @memo(64)
 def phase(phi, sw2: tuple = tuple(SW2_GRID), sb2: tuple = tuple(SB2_GRID)) -> Phase:
-    """χ₁, ξ_c and q* of φ on the (σ_w², σ_b²) grid (rows: σ_b², columns: σ_w²)."""
-    d = sp.phase_diagram(phi, np.asarray(sw2), np.asarray(sb2))
-    return Phase(np.asarray(sw2), np.asarray(sb2), _np(d.chi1), _np(d.xi_c), _np(d.q_star))
+    """χ₁, ξ_c, q* and the χ₁ = 1 line of φ on the (σ_w², σ_b²) grid (rows: σ_b², columns: σ_w²)."""
+    w2, b2 = np.asarray(sw2), np.asarray(sb2)
+    d = sp.phase_diagram(phi, w2, b2)
+    chi1, q_star = _np(d.chi1), _np(d.q_star)
+    return Phase(w2, b2, chi1, _np(d.xi_c), q_star, chi1_one_lines(phi, w2, b2, chi1, q_star))
+
+
+REFINE = 16  # σ_w² steps per grid cell where q stops converging, for the χ₁ = 1 line (see chi1_one_lines)
+
+
+def chi1_one_lines(phi, sw2: np.ndarray, sb2: np.ndarray, chi1: np.ndarray, q_star: np.ndarray) -> tuple:
+    """The χ₁ = 1 line of a phase diagram: ((σ_w² values, σ_b² values), ...) (none on a grid of one row or
+    column).
+
+    - When χ₁/σ_w² = E[φ'(√q* z)²] is the same wherever q* exists (q* varying): positively homogeneous φ, the
+      ReLU family. χ₁ does not depend on q, so χ₁ = 1 on the whole vertical line σ_w² = 1/E[φ'(z)²] (2 for
+      ReLU), also for σ_b > 0, where q has no fixed point (Q(q) = q + σ_b² on the line: q grows by σ_b² a layer).
+    - Otherwise the contour of log10 χ₁ where q* exists (marching squares, contourpy). A ReLU-like smooth φ
+      (GELU, swish) reaches χ₁ = 1 only just before its Q map loses its fixed point (q* → ∞), inside the
+      last grid cell before q diverges, so the cells where convergence stops are first refined REFINE-fold in
+      σ_w² (one more phase diagram at those σ_w²).
+    """
+    if min(chi1.shape) < 2:
+        return ()
+    fin = np.isfinite(chi1)
+    slope = (chi1 / sw2)[fin]  # E[φ'(√q* z)²]
+    if slope.size > 1 and np.ptp(q_star[fin]) > 0 and np.ptp(slope) <= 1e-9 * np.max(slope):
+        w2 = 1.0 / float(np.mean(slope))
+        return ((np.array([w2, w2]), sb2[[0, -1]]),) if sw2[0] <= w2 <= sw2[-1] else ()
+    cells = np.flatnonzero((fin[:, :-1] != fin[:, 1:]).any(axis=0))
+    if cells.size:
+        sw2 = np.unique(np.concatenate([sw2, *(np.linspace(sw2[j], sw2[j + 1], REFINE + 1) for j in cells)]))
+        chi1 = _np(sp.phase_diagram(phi, sw2, sb2).chi1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.ma.masked_invalid(np.log10(chi1))
+    return tuple((line[:, 0], line[:, 1]) for line in contourpy.contour_generator(sw2, sb2, z).lines(0.0))
 
 
 @memo(256)

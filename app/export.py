@@ -49,18 +49,22 @@ def _csv_safe(text: str) -> str:
 
 
 def table(obj) -> pd.DataFrame:
-    """Long-form data of every element in a HoloViews object: one row per point, ``series`` = element label."""
+    """Long-form data of every element in a HoloViews object: one row per point, ``series`` = element label,
+    a column per dimension (the header alone when nothing is drawn yet, e.g. before a training run)."""
     import holoviews as hv
     import pandas as pd
 
-    frames = []
+    frames, columns = [], {"series": None}
     for el in obj.traverse(lambda x: x, [hv.Element]):
-        if isinstance(el, hv.Contours) or len(el) == 0:
+        if isinstance(el, hv.Contours):
+            continue
+        columns |= dict.fromkeys(d.name for d in el.dimensions())
+        if len(el) == 0:
             continue
         df = el.dframe()
         df.insert(0, "series", _csv_safe(el.label or type(el).__name__))
         frames.append(df)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
 
 
 def csv_text(builder, configs, **kw) -> str:

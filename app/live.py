@@ -26,12 +26,17 @@ from bokeh.plotting import figure
 from . import data
 from .specs import DIVERGED, GREY, PlotSpec, Series, phase_inputs, phase_view
 
-HOVER_SIZE = 12  # px: a curve's data point shows its tooltip within HOVER_SIZE / 2 of the pointer
-# a tooltip only for curves shown (a click on a legend entry hides its curve); args.lines: the curves
-SHOWN_JS = "export default (args, tool, {value}) => args.lines[value].visible"
-# the phase diagram's hover: NaN where q diverges (χ₁, ξ_c), ∞ for q* there and for ξ_c on the EOC
+HOVER_SIZE = 16  # px: the data points within HOVER_SIZE / 2 of the pointer are candidates for its tooltip
+# The hover's filter: only curves shown (a click on a legend entry hides one; args.lines: the curves, value: the
+# curve's index); it also gives each candidate its squared distance to the pointer, which sort_by="$dist" reads,
+# so that the one tooltip (limit=1) is the nearest point's.
+NEAREST_SHOWN_JS = """export default (args, tool, {value, vars}) => {
+  vars.dist = (vars.snap_sx - vars.sx) ** 2 + (vars.snap_sy - vars.sy) ** 2;
+  return args.lines[value].visible;
+}"""
+# the phase diagram's hover: 4 significant digits, ∞ for ξ_c on the EOC and for q* where q diverges (χ₁ and ξ_c
+# are NaN there, which Bokeh shows as NaN without calling a formatter)
 PHASE_VALUE_JS = """
-    if (Number.isNaN(value)) return "–";
     if (!Number.isFinite(value)) return format === "q" ? "∞: q diverges, no fixed point" : "∞";
     return String(Number(value.toPrecision(4)));"""
 
@@ -91,12 +96,12 @@ class LivePlot:
             fig.y_range = Range1d(*spec.ylim)
         elif len(fitted) < len(fig.renderers):  # a bound left out of the y-range
             fig.y_range = DataRange1d(renderers=fitted)
-        self._lines = sorted(lines, key=lambda r: -r.glyph.line_width)  # at a crossing the boldest one's tooltip
+        self._lines = sorted(lines, key=lambda r: -r.glyph.line_width)  # where curves meet: the boldest one's
         self._hover = ColumnDataSource(self._hover_data())
         target = fig.scatter("x", "y", source=self._hover, size=HOVER_SIZE, fill_alpha=0, line_alpha=0)
-        shown = CustomJS(args={"lines": self._lines}, code=SHOWN_JS)
-        fig.add_tools(HoverTool(renderers=[target], tooltips=self._tooltips(spec), limit=1, filters={"@k": shown},
-                                formatters={"@x": "printf", "@y": "printf"}))
+        nearest_shown = CustomJS(args={"lines": self._lines}, code=NEAREST_SHOWN_JS)
+        fig.add_tools(HoverTool(renderers=[target], tooltips=self._tooltips(spec), filters={"@k": nearest_shown},
+                                sort_by="$dist", limit=1, formatters={"@x": "printf", "@y": "printf"}))
         if fig.legend:
             fig.legend.location = spec.legend
             fig.legend.click_policy = "hide"
@@ -133,7 +138,7 @@ class LivePlot:
         src = ColumnDataSource(_columns(s))
         if s.y2 is not None:
             return fig.varea(x="x", y1="y", y2="y2", source=src, fill_color=colour, fill_alpha=s.alpha)
-        kw = {"legend_label": s.legend} if s.legend else {}
+        kw = {"legend_label": s.label} if s.legend else {}
         return fig.line(
             "x",
             "y",
@@ -150,15 +155,15 @@ class LivePlot:
         return (cfg.spec(), cfg.label(), cfg.error, cfg.blocking, not cfg.missing(self.spec.parts),
                 cfg.view_token(self.spec.parts))
 
-    def _rename(self, renderer, s: Series) -> None:
+    def _rename(self, renderer, label: str, legend: bool) -> None:
         """A curve's name (hover) and legend entry follow its configuration's name."""
-        if renderer.name == s.label:
+        if renderer.name == label:
             return
-        renderer.name = s.label
-        if s.legend:
+        renderer.name = label
+        if legend:
             for item in self.figure.legend.items:
                 if renderer in item.renderers:
-                    item.label = value(s.legend)
+                    item.label = value(label)
 
     def update(self, configs, active: int = 0) -> int:
         """Push new data for the configurations whose parameters changed; returns how many changed. A
@@ -172,7 +177,7 @@ class LivePlot:
             for renderer, s in zip(self._renderers[i], self.spec.series(cfg, cfg.compute())):
                 renderer.data_source.data = _columns(s)
                 if s.y2 is None:
-                    self._rename(renderer, s)
+                    self._rename(renderer, s.label, s.legend)
             changed += 1
         if changed:
             self._hover.data = self._hover_data()

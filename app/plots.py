@@ -15,9 +15,12 @@ import holoviews as hv
 import numpy as np
 
 from . import data
-from .specs import GREY, SPECS, PlotSpec, Series, phase_view
+from .specs import DIVERGED, GREY, SPECS, PlotSpec, Series, phase_view
 
 MPL_DASH = {"solid": "-", "dashed": "--", "dotted": ":", "dotdash": "-."}
+# matplotlib figures 1.6 : 1 by their size in inches: HoloViews' numeric ``aspect`` measures a log axis in
+# natural-log units against matplotlib's log10 ones, which squashes a plot with only y logarithmic 2.3-fold
+MPL_SIZE = {"fig_size": 220, "fig_inches": (4.0, 2.5), "aspect": "auto"}
 
 
 # ---- HoloViews rendering ------------------------------------------------------------------------------
@@ -26,9 +29,9 @@ MPL_DASH = {"solid": "-", "dashed": "--", "dotted": ":", "dotdash": "-."}
 def _hv_series(s: Series, colour: str, spec: PlotSpec, backend: str):
     kd, vd = spec.xlabel, spec.ylabel
     if s.y2 is not None:
-        el = hv.Area((s.x, s.y, s.y2), kdims=[kd], vdims=[vd, "upper"], label=s.label)
+        el = hv.Area((s.x, s.y, s.y2), kdims=[kd], vdims=[f"{vd} (lower)", f"{vd} (upper)"], label=s.label)
         style = {"color": colour, "alpha": s.alpha, "show_legend": False}
-        style |= {"linewidth": 0} if backend == "matplotlib" else {"line_alpha": 0}
+        style |= {"linewidth": 0, "facecolor": colour} if backend == "matplotlib" else {"line_alpha": 0}
         return el.opts(backend=backend, **style)
     el = hv.Curve((s.x, s.y), kdims=[kd], vdims=[vd], label=s.label)
     if backend == "matplotlib":
@@ -51,11 +54,24 @@ def _hv_series(s: Series, colour: str, spec: PlotSpec, backend: str):
     )
 
 
+def _fitted_ylim(series) -> tuple | None:
+    """The y-range of the series it follows (``fit``), padded 5 %, when some series (a bound) is left out."""
+    if all(s.fit for s in series):
+        return None
+    y = np.concatenate([np.ravel(v) for s in series if s.fit for v in (s.y, s.y2) if v is not None])
+    y = y[np.isfinite(y)]
+    if not y.size:
+        return None
+    pad = 0.05 * (np.ptp(y) or 1.0)
+    return float(y.min() - pad), float(y.max() + pad)
+
+
 def to_holoviews(spec: PlotSpec, configs, backend: str = "bokeh", fontscale: float = 1.0, **kw):
     """An hv.Overlay of ``spec`` for the configurations."""
-    items = [_hv_series(s, GREY, spec, backend) for s in spec.reference]
+    series = [(s, GREY) for s in spec.reference]
     for cfg in configs:
-        items += [_hv_series(s, cfg.colour, spec, backend) for s in spec.series(cfg, cfg.compute(), **kw)]
+        series += [(s, cfg.colour) for s in spec.series(cfg, cfg.compute(), **kw)]
+    items = [_hv_series(s, colour, spec, backend) for s, colour in series]
     opts = {
         "title": spec.title,
         "logx": spec.logx,
@@ -66,10 +82,11 @@ def to_holoviews(spec: PlotSpec, configs, backend: str = "bokeh", fontscale: flo
         "xlabel": spec.xlabel,
         "ylabel": spec.ylabel,
     }
-    if spec.ylim:
-        opts["ylim"] = spec.ylim
+    ylim = spec.ylim or _fitted_ylim([s for s, _ in series])
+    if ylim:
+        opts["ylim"] = ylim
     if backend == "matplotlib":
-        return hv.Overlay(items).opts(fig_size=220, aspect=1.6, backend=backend, **opts)
+        return hv.Overlay(items).opts(backend=backend, **MPL_SIZE, **opts)
     return hv.Overlay(items).opts(responsive=True, height=340, min_width=300, backend=backend, **opts)
 
 
@@ -104,7 +121,7 @@ def activation_plot(configs, backend="bokeh", fontscale=1.0):
 
 
 def ntk_plot(configs, backend="bokeh", fontscale=1.0):
-    """6. Per-layer NTK Θ_l(c) at layers 0, L/2, L, with the DKS band c ± 11(ζ − 1)."""
+    """6. Per-layer NTK Θ_l(c) at layers 0, L/2, L, with the DKS bound c ± 11(ζ − 1) (thin dashed lines)."""
     return to_holoviews(SPECS["ntk"], configs, backend, fontscale)
 
 
@@ -115,7 +132,8 @@ def ntk_condition_plot(configs, backend="bokeh", fontscale=1.0):
 
 def phase_plot(configs, active=0, backend="bokeh", fontscale=1.0):
     """7. EOC phase diagram of the active configuration's φ: log10 χ₁ over (σ_w², σ_b²) (blue: ordered,
-    red: chaotic), the χ₁ = 1 line and the configuration's point (σ_w², σ_b²) when it uses φ unshaped."""
+    red: chaotic, grey: q diverges), the χ₁ = 1 line and the configuration's point (σ_w², σ_b²) when it uses
+    φ unshaped."""
     kd = ["σ_w²", "σ_b²"]
     view = phase_view(configs[min(active, len(configs) - 1)]) if configs else None
     p = view.phase if view else None
@@ -125,21 +143,23 @@ def phase_plot(configs, active=0, backend="bokeh", fontscale=1.0):
             bounds=(data.SW2_GRID[0], data.SB2_GRID[0], data.SW2_GRID[-1], data.SB2_GRID[-1]),
             kdims=kd,
             vdims=["log10 χ₁"],
+            label="phase diagram",
         )
     else:
-        img = hv.Image(
-            (p.sw2, p.sb2, view.log_chi1, p.chi1, p.xi_c, p.q_star), kdims=kd, vdims=["log10 χ₁", "χ₁", "ξ_c", "q*"]
-        )
-    line = hv.Path([np.column_stack(xy) for xy in (view.eoc_lines if view else ())], kdims=kd)
+        img = hv.Image((p.sw2, p.sb2, view.log_chi1, p.chi1, p.xi_c, p.q_star), kdims=kd,
+                       vdims=["log10 χ₁", "χ₁", "ξ_c", "q*"], label="phase diagram")
+    line = hv.Path([np.column_stack(xy) for xy in (view.eoc_lines if view else ())], kdims=kd, label="χ₁ = 1")
     pts = hv.Points([view.point] if view and view.point else [], kdims=kd, label=view.label if view else "")
     title = view.title if view else "EOC phase diagram"
     colour = view.colour if view else "black"
     if backend == "matplotlib":
-        img = img.opts(cmap="RdBu_r", clim=(-1, 1), colorbar=True, backend=backend)
+        img = img.opts(cmap="RdBu_r", clim=(-1, 1), colorbar=True, clipping_colors={"NaN": DIVERGED},
+                       backend=backend)
         line = line.opts(color="black", linewidth=2, backend=backend)
         pts = pts.opts(color=colour, s=120, edgecolors="black", backend=backend)
-        return (img * line * pts).opts(title=title, fig_size=220, aspect=1.6, fontscale=fontscale, backend=backend)
-    img = img.opts(cmap="RdBu_r", clim=(-1, 1), colorbar=True, tools=["hover", "tap"], backend=backend)
+        return (img * line * pts).opts(title=title, fontscale=fontscale, backend=backend, **MPL_SIZE)
+    img = img.opts(cmap="RdBu_r", clim=(-1, 1), colorbar=True, clipping_colors={"NaN": DIVERGED},
+                   tools=["hover", "tap"], backend=backend)
     line = line.opts(color="black", line_width=2, backend=backend)
     pts = pts.opts(color=colour, size=14, line_color="black", tools=["hover"], backend=backend)
     return (img * line * pts).opts(

@@ -3,9 +3,9 @@ one configuration's :class:`Series`). No plotting library here: :mod:`sigprop_ap
 with Bokeh (the served dashboard, updated in place) and :mod:`sigprop_app.plots` with HoloViews
 (notebooks, export).
 
-The number, keys and styles of a configuration's series never depend on the numbers, so a live plot
-can swap data without rebuilding; a configuration whose computation failed gives the same series with
-empty data.
+The number, keys and styles of a configuration's series never depend on the numbers, nor on whether they
+are computed yet, so a live plot can swap data without rebuilding; a configuration whose computation failed
+(or is still computing) gives the same series with empty data.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import contourpy
 import numpy as np
 
 from . import data
@@ -23,12 +22,14 @@ log = logging.getLogger(__name__)
 
 DASH = ("solid", "dashed", "dotted", "dotdash")
 GREY = "#7f7f7f"
+DIVERGED = "#d9d9d9"  # phase diagram pixels where q diverges (no fixed point q*)
 EMPTY = np.zeros(0)
 
 
 @dataclass(frozen=True)
 class Series:
-    """One line (``y``) or band (``y`` to ``y2``) of a plot."""
+    """One line (``y``) or band (``y`` to ``y2``) of a plot. ``label`` names it (legend, hover, CSV): a
+    configuration's main curve has its name, its other curves that name and which curve they are."""
 
     label: str
     x: np.ndarray
@@ -38,6 +39,7 @@ class Series:
     dash: str = "solid"
     alpha: float = 1.0
     legend: bool = True
+    fit: bool = True  # whether the y-range follows it (False: a bound that may lie far off the curves)
 
 
 @dataclass(frozen=True)
@@ -69,32 +71,25 @@ def _identity(grid) -> tuple[Series, ...]:
 # ---- the series of each plot --------------------------------------------------------------------------
 
 
-def _depth_label(cfg, k: int, depths) -> str:
-    return f"{cfg.label()} · L={depths[k]}" if depths else f"{cfg.label()} · L^({k + 1}/{data.N_DEPTHS})"
-
-
 def _c_map(cfg, cv, depths=None):
-    n = len(depths) if depths else data.N_DEPTHS
-    if cv is None:
-        return [
-            Series(cfg.label() if k == n - 1 else _depth_label(cfg, k, depths), EMPTY, EMPTY, legend=k == n - 1)
-            for k in range(n)
-        ]
-    maps = data.c_map_rows(cfg.spec(), tuple(depths)) if depths else cv.c_maps
-    out = []
-    for k in range(n):
-        last = k == n - 1
-        out.append(
-            Series(
-                cfg.label() if last else _depth_label(cfg, k, depths),
-                data.C_GRID,
-                maps[k],
-                width=2.5 if last else 1.3,
-                alpha=1.0 if last else 0.3 + 0.5 * k / n,
-                legend=last,
-            )
+    """C_f(c) of the sub-networks of four depths L^(k/4) (or ``depths``), the deepest bold and in the legend,
+    shallower ones thinner and fainter. Each is named by its depth, but the whole network by its configuration."""
+    label = cfg.label()
+    explicit = tuple(depths) if depths else None
+    depths = explicit or (cv.depths if cv else (None,) * data.N_DEPTHS)  # (None: not computed yet)
+    maps = None if cv is None else (data.c_map_rows(cfg.spec(), explicit) if explicit else cv.c_maps)
+    n = len(depths)
+    return [
+        Series(
+            label if k == n - 1 and not explicit else f"{label} · C_f at L={f'{d:,}' if d else '…'}",
+            data.C_GRID if cv else EMPTY,
+            maps[k] if cv else EMPTY,
+            width=2.5 if k == n - 1 else 1.3,
+            alpha=1.0 if k == n - 1 else 0.3 + 0.5 * k / n,
+            legend=k == n - 1,
         )
-    return out
+        for k, d in enumerate(depths)
+    ]
 
 
 def _one_minus(cfg, cv):
@@ -140,22 +135,30 @@ def _activation(cfg, cv):
 
 
 def _ntk(cfg, cv):
+    """Θ_l(c) at layers 0, L/2, L, and Theorem 27's bound |Θ_l(c) − c| ≤ 11(ζ − 1) for DKS (Martens et al.
+    2021) as two thin lines c ± 11(ζ − 1). The y-range follows the Θ_l curves only: the bound is loose
+    (±5.5 at ζ = 1.5 where max_l,c |Θ_l − c| = 0.63, theory.md §3), and a band that wide would flatten them."""
+    label = cfg.label()
     nt = cfg.extra("ntk") if cv is not None else None
-    band = (data.NTK_C, data.NTK_C - nt.bound, data.NTK_C + nt.bound) if nt and nt.bound is not None else None
+    bound = nt.bound if nt else None
     out = [
         Series(
-            f"{cfg.label()} · DKS bound",
-            *(band[:2] if band else (EMPTY, EMPTY)),
-            y2=band[2] if band else EMPTY,
-            alpha=0.08,
+            f"{label} · DKS bound c {sign} 11(ζ − 1)",
+            data.NTK_C if bound is not None else EMPTY,
+            data.NTK_C + side * bound if bound is not None else EMPTY,
+            width=1.0,
+            dash="dashed",
+            alpha=0.6,
             legend=False,
+            fit=False,
         )
+        for sign, side in (("+", 1.0), ("−", -1.0))
     ]
     for j in range(3):
         ok = nt is not None and j < len(nt.layers)
         out.append(
             Series(
-                cfg.label() if j == 0 else f"{cfg.label()} · Θ layer {'L/2' if j == 1 else 'L'}",
+                label if j == 0 else f"{label} · Θ_l at l={f'{nt.layers[j]:,}' if ok else ('L/2', 'L')[j - 1]}",
                 data.NTK_C if ok else EMPTY,
                 nt.per_layer[j] if ok else EMPTY,
                 width=2.0,
@@ -238,12 +241,11 @@ SPECS = {
     ),
     "ntk": PlotSpec(
         "ntk",
-        "Θ_l(c), l = 0, L/2, L (solid → dotted); band: DKS bound",
+        "Θ_l(c), l = 0, L/2, L (solid → dotted); DKS bound c ± 11(ζ − 1): thin dashed, if in range",
         "input cosine c",
         "Θ_l(c)",
         _ntk,
         legend="top_left",
-        ylim=(-1.5, 2.5),
         parts=("curves", "ntk"),
     ),
     "finite": PlotSpec(
@@ -301,23 +303,21 @@ def phase_inputs(cfg):
 @dataclass(frozen=True)
 class PhaseView:
     """What plot 7 shows for one configuration: log10 χ₁ of its φ over the (σ_w², σ_b²) grid (``phase`` None
-    while not computed or unavailable), the χ₁ = 1 lines, its point (σ_w², σ_b²) or None, and a title."""
+    while not computed or unavailable; NaN, drawn in DIVERGED, where q diverges), the χ₁ = 1 lines, its point
+    (σ_w², σ_b²) or None, and a title."""
 
     title: str
     label: str
     colour: str
     phase: data.Phase | None = None
     log_chi1: np.ndarray | None = None
-    eoc_lines: tuple = ()  # ((σ_w² values, σ_b² values), ...): the χ₁ = 1 contour
+    eoc_lines: tuple = ()  # ((σ_w² values, σ_b² values), ...): the χ₁ = 1 line
     point: tuple | None = None
 
 
 def chi1_one_lines(p: data.Phase) -> tuple:
-    """The χ₁ = 1 contour of a phase diagram (marching squares on log10 χ₁, by contourpy)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.ma.masked_invalid(np.log10(p.chi1))
-    lines = contourpy.contour_generator(p.sw2, p.sb2, z).lines(0.0)
-    return tuple((line[:, 0], line[:, 1]) for line in lines)
+    """The χ₁ = 1 line of a phase diagram, computed with it (:func:`sigprop_app.data.chi1_one_lines`)."""
+    return p.lines
 
 
 def phase_view(cfg) -> PhaseView:
@@ -333,7 +333,8 @@ def phase_view(cfg) -> PhaseView:
     except Exception as exc:  # noqa: BLE001 - the diagram is optional; the dashboard keeps running
         log.warning("phase diagram unavailable: %s", exc)
         return PhaseView(f"Phase diagram unavailable ({type(exc).__name__})", label, colour)
-    title = f"Phase diagram of φ = {phi.name} (blue: ordered χ₁ < 1, red: chaotic; line: χ₁ = 1)"
+    title = f"Phase diagram of φ = {phi.name} (blue: ordered χ₁ < 1, red: chaotic; line: χ₁ = 1"
+    title += "; grey: q diverges, no fixed point)" if np.isinf(p.q_star).any() else ")"
     if point is None:
         title += " — φ̂ is shaped, no point"
     with np.errstate(divide="ignore", invalid="ignore"):
