@@ -1,10 +1,10 @@
 """Issue 11's plot defects in the served dashboard (Debian's chromium): one readable tooltip where curves meet,
-and the phase diagram's hover where q diverges."""
+the phase diagram's hover where q diverges, the C map's styles on a cold first view."""
 
 from __future__ import annotations
 
 import pytest
-from conftest import open_app, screenshot
+from conftest import Server, open_app, screenshot
 from test_browser import wait_loaded
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
@@ -83,3 +83,34 @@ def test_phase_diagram_hover_says_where_q_diverges(page, console, app_server):
                                                                     pytest.approx(1.0, abs=0.1)]
     screenshot(page, "phase_relu_diverges", min_canvases=2)
     assert console == [], console
+
+
+# Line width, alpha and number of points of the C-map figure's curves (identity left out).
+C_MAP_LINES_JS = """() => {
+  const fig = [...Bokeh.documents[0].all_models].find(m => m.type === 'Figure' && m.name === 'c_map');
+  return fig ? fig.renderers.filter(r => r.glyph.type === 'Line' && r.name !== 'identity').map(
+    r => [r.name, r.glyph.line_width.value, r.glyph.line_alpha.value, r.data_source.data.x.length]) : null; }"""
+
+
+def test_a_cold_first_view_draws_the_shallower_c_maps_thin(page, console):
+    """A server without --warm: the first page's figures are built before any curve is computed, from placeholder
+    series; their styles are the computed curves' (width 1.3 and alpha 0.3 + 0.5 k/4 for depths L^(k/4), k < 4;
+    2.5 and 1 for the whole network)."""
+    server = Server(warm=False)
+    try:
+        server.wait()
+        page.set_viewport_size({"width": 1500, "height": 1000})
+        page.goto(server.url)
+        page.wait_for_function(f"() => window.Bokeh && Bokeh.documents.length > 0 && ({C_MAP_LINES_JS})() !== null",
+                               timeout=90_000)
+        lines = page.evaluate(C_MAP_LINES_JS)
+        assert len(lines) == 16  # 4 configurations × 4 depths
+        for i in range(0, 16, 4):
+            styles = [(w, round(a, 6)) for _, w, a, _ in lines[i:i + 4]]
+            assert styles == [(1.3, 0.3), (1.3, 0.425), (1.3, 0.55), (2.5, 1.0)], lines[i:i + 4]
+        page.wait_for_function(f"() => ({C_MAP_LINES_JS})().every(l => l[3] === 201)", timeout=120_000)
+        names = [name for name, *_ in page.evaluate(C_MAP_LINES_JS)]
+        assert names[:4] == [f"ReLU · He · L=100 · C_f at L={d}" for d in (3, 10, 32)] + ["ReLU · He · L=100"]
+        assert console == [], console
+    finally:
+        server.stop()

@@ -157,6 +157,16 @@ def _svg_aspect(blob: bytes) -> float:
     return w / h
 
 
+def test_the_exported_finite_width_band_has_its_configurations_colour():
+    from matplotlib.collections import PolyCollection
+    from matplotlib.colors import to_rgb
+
+    cfg = Configuration(activation="tanh", method="dks", zeta=1.5, depth=10, colour="#2ca02c")
+    fig = export.load().get_plot(plots.finite_plot([cfg], backend="matplotlib")).state
+    (band,) = [c for c in fig.axes[0].collections if isinstance(c, PolyCollection)]
+    assert tuple(band.get_facecolor()[0][:3]) == pytest.approx(to_rgb("#2ca02c"))
+
+
 def test_svg_exports_of_log_and_linear_plots_have_the_same_aspect():
     """A plot with only y logarithmic (NTK κ) against linear ones (C map, Θ_l) and a log-log one (1 − C_f)."""
     configs = [Configuration(activation="tanh", method="dks", zeta=1.5, depth=20)]
