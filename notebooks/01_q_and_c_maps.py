@@ -49,8 +49,8 @@ import panel as pn
 
 import sigprop as sp
 
-hv.extension("bokeh")
-pn.extension("katex", notifications=True)  # the dashboard at the end uses both
+hv.extension("bokeh", inline=True)  # inline: Bokeh and Panel from the notebook itself, no CDN (works offline)
+pn.extension("katex", notifications=True, inline=True)  # the dashboard at the end uses both
 
 # %% [markdown]
 # ## The maps of one layer

@@ -33,8 +33,8 @@ from scipy.optimize import brentq
 
 import sigprop as sp
 
-hv.extension("bokeh")
-pn.extension()
+hv.extension("bokeh", inline=True)  # inline: Bokeh and Panel from the notebook itself, no CDN (works offline)
+pn.extension("katex", inline=True)  # KaTeX: the formulas of the dashboard at the end
 
 tanh = sp.activation("tanh")
 z, wz = np.polynomial.hermite_e.hermegauss(301)

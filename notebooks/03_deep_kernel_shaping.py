@@ -49,8 +49,8 @@ import panel as pn
 
 import sigprop as sp
 
-hv.extension("bokeh")
-pn.extension()
+hv.extension("bokeh", inline=True)  # inline: Bokeh and Panel from the notebook itself, no CDN (works offline)
+pn.extension("katex", inline=True)  # KaTeX: the formulas of the dashboard at the end
 
 tanh = sp.activation("tanh")
 L, zeta = 100, 1.5

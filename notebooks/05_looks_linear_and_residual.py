@@ -49,8 +49,8 @@ import panel as pn
 
 import sigprop as sp
 
-hv.extension("bokeh")
-pn.extension()
+hv.extension("bokeh", inline=True)  # inline: Bokeh and Panel from the notebook itself, no CDN (works offline)
+pn.extension("katex", inline=True)  # KaTeX: the formulas of the dashboard at the end
 
 cs = np.linspace(-1, 1, 201)
 diag = hv.Curve((cs, cs), "c", "C_f(c)", label="identity").opts(color="grey", line_dash="dashed")

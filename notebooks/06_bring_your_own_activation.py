@@ -33,8 +33,8 @@ import panel as pn
 
 import sigprop as sp
 
-hv.extension("bokeh")
-pn.extension("katex")
+hv.extension("bokeh", inline=True)  # inline: Bokeh and Panel from the notebook itself, no CDN (works offline)
+pn.extension("katex", inline=True)
 
 expression = "x * tanh(softplus(x))"
 phi = sp.activation(expression)

@@ -30,8 +30,8 @@ import panel as pn
 
 import sigprop as sp
 
-hv.extension("bokeh")
-pn.extension()
+hv.extension("bokeh", inline=True)  # inline: Bokeh and Panel from the notebook itself, no CDN (works offline)
+pn.extension(inline=True)
 
 # %% [markdown]
 # ## 1. Finite-width bands
