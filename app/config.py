@@ -25,6 +25,9 @@ ACTIVATION_NAMES = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "gelu": "GELU", 
                     "elu": "ELU", "selu": "SELU", "abs": "|x|"}
 SCHEME_NAMES = {"he": "He", "lecun": "LeCun", "glorot": "Glorot"}
 MAX_NAME = 60  # longest legend name (a long expression is cut)
+# Buttons size their text in rem, which a stylesheet cannot reach: this one reads a size that presentation mode sets
+# on the page's columns (custom properties reach the nested shadow roots)
+BUTTON_CSS = ".bk-btn { font-size: var(--sigprop-button-size, var(--bs-btn-font-size)); }"
 
 
 def _num(x: float) -> str:
@@ -250,11 +253,13 @@ class Configuration(param.Parameterized):
         )
         buttons = []
         if on_duplicate is not None:
-            b = pn.widgets.Button(label="Duplicate", color="light", css_classes=["sigprop-duplicate"])
+            b = pn.widgets.Button(label="Duplicate", color="light", css_classes=["sigprop-duplicate"],
+                                  stylesheets=[BUTTON_CSS])
             b.on_click(lambda _: on_duplicate(self))
             buttons.append(b)
         if on_remove is not None:
-            b = pn.widgets.Button(label="Remove", color="light", css_classes=["sigprop-remove"])
+            b = pn.widgets.Button(label="Remove", color="light", css_classes=["sigprop-remove"],
+                                  stylesheets=[BUTTON_CSS])
             b.on_click(lambda _: on_remove(self))
             buttons.append(b)
         header = pn.pane.HTML(

@@ -14,7 +14,7 @@ import param
 from panel.io import hold
 
 from . import data, explain, export, specs, urlstate, work
-from .config import METHOD_NAMES, PALETTE, Configuration
+from .config import BUTTON_CSS, METHOD_NAMES, PALETTE, Configuration
 from .live import LivePhasePlot, LivePlot
 from .presets import DEFAULT, PRESETS, TANH_EOC
 
@@ -43,13 +43,14 @@ MAX_CONFIGS = urlstate.MAX_CONFIGS
 PRESENT_TABLE_CSS = "table.sigprop-table { font-size: 100%; }"
 # presentation mode: every text at least 18 px (custom properties reach the nested shadow roots)
 PRESENT_CSS = """:host { font-size: 20px; --bokeh-font-size: 20px; --bokeh-base-font-size: 20px; --base-font-size: 20px;
-  --bs-body-font-size: 20px; --bs-btn-font-size: 20px; --font-size: 20px; }"""
+  --bs-body-font-size: 20px; --bs-btn-font-size: 20px; --font-size: 20px; --sigprop-katex-size: 1.3em;
+  --sigprop-button-size: 20px; }"""
 THEMES = ("light", "dark")
 # the dark theme for projectors: white on black, not Panel's grey on dark grey
 DARK_CSS = """:host { --background-color: #000; --panel-background-color: #000; --panel-surface-color: #111;
   --bokeh-font-color: #fff; color: #fff; background-color: #000; }"""
 FORMULAS = (
-    r"C_f'(1) = \prod_{l} C_l'(1),\quad C'(c) = \frac{\sigma_w^2\, q\, \mathbb{E}[\phi'(u)\phi'(v)]}{Q(q)}",
+    r"C_f'(1) = \prod_{l} C_l'(1),\quad C'(c) = \dfrac{\sigma_w^2\, q\, \mathbb{E}[\phi'(u)\phi'(v)]}{Q(q)}",
     r"\chi_1 = \sigma_w^2\, \mathbb{E}\big[\phi'(\sqrt{q^*} z)^2\big],\qquad \xi_c^{-1} = -\log C'(c^*)",
     r"\text{DKS: } C_f(0) = 0,\ C_f'(1) = \zeta \qquad \text{TAT: } C_f'(1) = 1,\ "
     r"C_f(0) = \eta \text{ or } C_f''(1) = \tau",
@@ -70,6 +71,10 @@ def _fmt(v) -> str:
     if math.isnan(v):
         return "NaN"
     return f"{v:.4g}" if v == 0 or 1e-3 <= abs(v) < 1e5 else f"{v:.3e}"
+
+
+def _shown(flag: bool) -> dict:
+    return {"visibility": "visible" if flag else "hidden"}
 
 
 def distinct_colours(configs) -> None:
@@ -303,9 +308,11 @@ class Dashboard(pn.viewable.Viewer):
 
     def _busy(self, flag: bool) -> None:
         """A spinner beside each drawn plot's title while its data is computed (the plots stay usable)."""
+        # (shown and hidden by its style, not ``visible``: a pane made visible before the browser has drawn it, as
+        # in a plot tab just opened, raised a TypeError in Panel's script)
         for spinner in self._spinners:
             if spinner.value != flag:
-                spinner.param.update(value=flag, visible=flag)
+                spinner.param.update(value=flag, styles=_shown(flag))
 
     # ---- configurations ------------------------------------------------------------------------------
     def _new_config(self, state: dict) -> Configuration:
@@ -517,12 +524,13 @@ class Dashboard(pn.viewable.Viewer):
                 color="light",
                 width=70,
                 css_classes=[f"sigprop-export-{key}-{fmt}"],
+                stylesheets=[BUTTON_CSS],
             )
             for fmt in export.FORMATS
         ]
         busy = self._jobs is not None and self._jobs.busy
         spinner = pn.indicators.LoadingSpinner(  # the busy indicator (served: see _request)
-            value=busy, visible=busy, size=18, margin=(2, 0), css_classes=["sigprop-busy"])
+            value=busy, styles=_shown(busy), size=18, margin=(2, 0), css_classes=["sigprop-busy"])
         self._spinners.append(spinner)
         # the title in HTML, which wraps (a canvas title is cut off in a narrow plot or at projector sizes)
         subtitle = f" · {specs.SPECS[key].title}" if key in specs.SPECS else ""
@@ -642,10 +650,10 @@ class Dashboard(pn.viewable.Viewer):
             dataset = pn.widgets.Select.from_param(self.param.train_data, name="Data", width=200,
                                                    css_classes=["sigprop-train-data"])
             start = pn.widgets.Button(label="Train", color="primary", width=80, css_classes=["sigprop-train"],
-                                      align="end")
+                                      stylesheets=[BUTTON_CSS], align="end")
             start.on_click(lambda _: self.train())
             stop = pn.widgets.Button(label="Stop", color="light", width=80, css_classes=["sigprop-train-stop"],
-                                     align="end")
+                                     stylesheets=[BUTTON_CSS], align="end")
             stop.on_click(lambda _: self.stop_training())
             progress = pn.indicators.Progress(value=self.param.training_done, max=self.param.training_total,
                                               width=160, align="center", css_classes=["sigprop-train-progress"])
@@ -715,14 +723,18 @@ class Dashboard(pn.viewable.Viewer):
     # ---- layout --------------------------------------------------------------------------------------
     def _controls(self) -> list:
         preset = pn.widgets.Select.from_param(self.param.preset, label="Preset", css_classes=["sigprop-preset"])
-        apply = pn.widgets.Button(label="Load preset", color="primary", css_classes=["sigprop-apply"])
+        apply = pn.widgets.Button(label="Load preset", color="primary", css_classes=["sigprop-apply"],
+                                  stylesheets=[BUTTON_CSS])
         apply.on_click(lambda _: self.apply_preset())
-        add = pn.widgets.Button(label="+ Add configuration", color="success", css_classes=["sigprop-add"])
+        add = pn.widgets.Button(label="+ Add configuration", color="success", css_classes=["sigprop-add"],
+                                stylesheets=[BUTTON_CSS])
         add.on_click(lambda _: self.add())
         present = pn.widgets.Toggle.from_param(
-            self.param.presentation, label="Presentation mode", css_classes=["sigprop-present"]
+            self.param.presentation, label="Presentation mode", css_classes=["sigprop-present"],
+            stylesheets=[BUTTON_CSS],
         )
-        reset = pn.widgets.Button(label="Reset", color="light", css_classes=["sigprop-reset"])
+        reset = pn.widgets.Button(label="Reset", color="light", css_classes=["sigprop-reset"],
+                                  stylesheets=[BUTTON_CSS])
         reset.on_click(lambda _: self.reset())
         view = [present, reset]
         if self._location is not None:  # served: the page reloads in the theme (not in a notebook)

@@ -30,7 +30,7 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
         "C_f(c) is the cosine of its two outputs. Near the identity (dashed), the network keeps inputs apart; "
         "a curve flattened towards 1 means the output barely depends on which input came in (degeneration). "
         "Faint curves: the same network cut at shallower depths L^(k/4).",
-        r"C_f = C_L \circ \cdots \circ C_1,\qquad C(c) = \frac{\sigma_w^2\,\mathbb{E}[\phi(u)\phi(v)] + \sigma_b^2}"
+        r"C_f = C_L \circ \cdots \circ C_1,\qquad C(c) = \dfrac{\sigma_w^2\,\mathbb{E}[\phi(u)\phi(v)] + \sigma_b^2}"
         r"{Q(q)},\ \ (u, v) \sim \mathcal{N}\!\left(0, q\begin{pmatrix}1 & c\\ c & 1\end{pmatrix}\right)",
     ),
     "one_minus_c": (
@@ -84,14 +84,14 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
         "Real networks of finite width N, with random weights, against the infinite-width kernel (line): the "
         "band is the mean ± 2 standard deviations of their output cosines over random draws. It narrows as N "
         "grows, as the kernel is the N → ∞ limit.",
-        r"\hat c_L = \frac{\langle h_L(x), h_L(x')\rangle}{\lVert h_L(x)\rVert\,\lVert h_L(x')\rVert} "
+        r"\hat c_L = \dfrac{\langle h_L(x), h_L(x')\rangle}{\lVert h_L(x)\rVert\,\lVert h_L(x')\rVert} "
         r"\xrightarrow[N \to \infty]{} C_f(c)",
     ),
     "training": (
         "Training loss (softmax cross-entropy) of a finite network of each configuration on a small data set, "
         "after the Train button: the test of whether the kernel's picture (a degenerate C_f makes inputs look "
         "alike to the last layer) predicts which initialisations train fast.",
-        r"\mathcal{L} = -\frac{1}{B} \sum_{i=1}^{B} \log \operatorname{softmax}\big(f(x_i)\big)_{y_i}",
+        r"\mathcal{L} = -\frac{1}{B} \sum_{i=1}^{B} \log \operatorname{softmax}\big(f(x_i)\big)[\,y_i\,]",
     ),
     "accuracy": (
         "Fraction of the held-out quarter of the data that the same runs classify correctly.",
@@ -153,7 +153,10 @@ def katex_css() -> str:
     there), its families renamed to those of :func:`font_faces`."""
     css = re.sub(r"@font-face\{[^}]*\}", "", _katex_stylesheet())
     # Panel's own pane stylesheet hides KaTeX's HTML and shows its MathML (the fallback): show the HTML again
-    return css.replace("KaTeX_", FONT_PREFIX + "KaTeX_") + "span.katex-html { display: inline-block; }"
+    # (and presentation mode sets the size: its scripts, 0.7 of it, must reach 18 px; fractions are \dfrac so
+    # that no script sits at the 0.5 of scripts in scripts)
+    return css.replace("KaTeX_", FONT_PREFIX + "KaTeX_") + (
+        "span.katex-html { display: inline-block; } .katex { font-size: var(--sigprop-katex-size, 1.21em); }")
 
 
 def formula(tex: str, **kw) -> pn.pane.LaTeX:
