@@ -64,7 +64,7 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
         "The neural tangent kernel (Jacot et al. 2018) splits into one term per layer l: the inner product of the "
         "output's gradients with respect to layer l's weights at two inputs of cosine c. It says how a gradient "
         "step on one input moves the output on the other. For a linear network every term is c; for DKS, "
-        "Theorem 27 of Martens et al. bounds the distance from c (the band).",
+        "Theorem 27 of Martens et al. bounds the distance from c (thin dashed lines c ± 11(ζ − 1), when in range).",
         r"\Theta_l(c) = c_l \prod_{k=l}^{L-1} C'(c_k),\qquad \big|\Theta_l(c) - c\big| \le 11(\zeta - 1)\ "
         r"\text{(DKS)}",
     ),
@@ -77,7 +77,8 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
     "phase": (
         "Each pixel is one initialisation (σ_w², σ_b²) of the edited configuration's φ, coloured by χ₁: blue is "
         "the ordered phase (χ₁ < 1, inputs converge), red the chaotic phase (χ₁ > 1, inputs decorrelate); the "
-        "black line is the edge of chaos χ₁ = 1. Click to use a point.",
+        "black line is the edge of chaos χ₁ = 1 (for ReLU the vertical σ_w² = 2). Grey: the variance grows without "
+        "bound from q₀ = 1, so there is no fixed point q* to take χ₁ at. Click to use a point.",
         r"\chi_1 = \sigma_w^2\,\mathbb{E}_{z}\big[\phi'(\sqrt{q^*}\,z)^2\big]",
     ),
     "finite": (
