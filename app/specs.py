@@ -333,10 +333,11 @@ def phase_view(cfg) -> PhaseView:
     except Exception as exc:  # noqa: BLE001 - the diagram is optional; the dashboard keeps running
         log.warning("phase diagram unavailable: %s", exc)
         return PhaseView(f"Phase diagram unavailable ({type(exc).__name__})", label, colour)
-    title = f"Phase diagram of φ = {phi.name} (blue: ordered χ₁ < 1, red: chaotic; line: χ₁ = 1"
-    title += "; grey: q diverges, no fixed point)" if np.isinf(p.q_star).any() else ")"
+    # (short: a canvas title does not wrap, and must fit a projector's 18 px text; the card explains the rest)
+    title = f"φ = {phi.name}: blue ordered (χ₁ < 1), red chaotic, line χ₁ = 1"
+    title += ", grey: q diverges" if np.isinf(p.q_star).any() else ""
     if point is None:
-        title += " — φ̂ is shaped, no point"
+        title += " (φ̂ is shaped: no point)"
     with np.errstate(divide="ignore", invalid="ignore"):
         log_chi1 = np.log10(p.chi1)
     return PhaseView(title, label, colour, p, log_chi1, chi1_one_lines(p), point)

@@ -189,7 +189,7 @@ def test_export(page, console, app_server, fmt):
 
 
 PHASE_TITLE_JS = """() => { const fig = [...Bokeh.documents[0].all_models].find(
-    m => m.type === 'Figure' && m.title && m.title.text.startsWith('Phase diagram of'));
+    m => m.type === 'Figure' && m.name === 'phase' && m.title && m.title.text.startsWith('φ = '));
   return fig ? fig.title.text : null; }"""
 
 
