@@ -542,7 +542,7 @@ class Dashboard(pn.viewable.Viewer):
             explain.explanation(key, collapsed=not self.presentation),
             pn.Row(*buttons),
             sizing_mode="stretch_width",
-            min_width=420,
+            min_width=320,  # (a phone's width: two cards side by side from about 700 px)
             styles={"flex": "1 1 45%"},
             css_classes=[f"sigprop-card-{key}"],
         )
@@ -746,7 +746,8 @@ class Dashboard(pn.viewable.Viewer):
     def _table_card(self, title: str, render, key: str) -> pn.Card:
         """A collapsible card: a readout table, the formulas (readouts) and its explanation."""
         table = pn.pane.HTML(pn.bind(render, self.param.revision), css_classes=[f"sigprop-{key}"],
-                             sizing_mode="stretch_width", stylesheets=[TABLE_CSS])
+                             sizing_mode="stretch_width", stylesheets=[TABLE_CSS],
+                             styles={"overflow-x": "auto"})  # (a narrow screen scrolls the table, not the page)
         self._tables.append(table)
         body = [table]
         if key == "readouts":

@@ -73,7 +73,7 @@ class LivePlot:
             y_axis_type="log" if spec.logy else "linear",
             height=int(height * max(1.0, 0.8 * fontscale)),
             sizing_mode="stretch_width",
-            min_width=300,
+            min_width=280,
             tools="pan,wheel_zoom,box_zoom,reset,save",
             toolbar_location="right",
         )
@@ -202,7 +202,7 @@ class LivePhasePlot:
             y_range=Range1d(sb2[0] - dy / 2, sb2[-1] + dy / 2),
             height=int(height * max(1.0, 0.8 * fontscale)),
             sizing_mode="stretch_width",
-            min_width=300,
+            min_width=280,
             tools="pan,wheel_zoom,box_zoom,reset,save,tap",
             toolbar_location="right",
         )

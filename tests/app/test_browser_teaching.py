@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from conftest import deep_text, screenshot
+from conftest import SCREENSHOTS, deep_text, screenshot
 from test_browser import edit_configuration, element_text, wait_loaded
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
@@ -133,6 +133,18 @@ def test_desktop_screenshot(page, console, app_server):
     open_at(page, app_server.url, {"width": 1600, "height": 1000})
     page.wait_for_timeout(500)
     keep(screenshot(page, "dashboard-1600x1000"), "dashboard-1600x1000")
+    assert console == [], console
+
+
+def test_a_phone_sized_screen_scrolls_down_not_sideways(page, console, app_server):
+    """390×844: the sidebar folds away, the plots stack, and nothing is wider than the screen."""
+    open_at(page, app_server.url, {"width": 390, "height": 844})
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    canvases = page.evaluate(CANVASES_JS)
+    assert len(canvases) == 2 and all(0 <= box["left"] and box["right"] <= 390 for box in canvases), canvases
+    assert canvases[1]["top"] >= canvases[0]["bottom"]  # one above the other
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "phone-390x844.png"), full_page=True)
     assert console == [], console
 
 
