@@ -154,8 +154,10 @@ class Configuration(param.Parameterized):
         "curves": (data.curves, data.curves.cached),
         "point": (data.local_point, data.local_point.cached),
         "ntk": (data.ntk, data.ntk.cached),
-        "phase": (lambda s: data.phase(data.model(s).phi),
-                  lambda s: data.model.peek(s) is not None and data.phase.cached(data.model.peek(s).phi)),
+        "phase": (lambda s: data.phase(data.activation(s.activation)),
+                  lambda s: data.activation.cached(s.activation) and (
+                      data.activation.peek(s.activation) is None  # a φ refused: no diagram to compute
+                      or data.phase.cached(data.activation.peek(s.activation)))),
     }
 
     def _part(self, part: str):
@@ -183,8 +185,8 @@ class Configuration(param.Parameterized):
         spec = self.spec()
         if not data.curves.cached(spec):
             return True
-        if data.curves.peek(spec) is None:  # refused: nothing else to compute
-            return False
+        if data.curves.peek(spec) is None:  # refused: nothing else to compute but the diagram of its φ
+            parts = [part for part in parts if part == "phase"]
         return not all(self._part(part)[1](spec) for part in parts)
 
     # ---- widgets -------------------------------------------------------------------------------------

@@ -280,6 +280,13 @@ class Phase:
     lines: tuple = ()  # the χ₁ = 1 line: ((σ_w² values, σ_b² values), ...), see chi1_one_lines
 
 
+@memo(256)
+def activation(name: str):
+    """The typed activation φ (a registry name or an expression); the phase diagram needs only φ, so it is drawn
+    even for a configuration whose method fails (e.g. no edge of chaos at its σ_b)."""
+    return sp.activation(name)
+
+
 @memo(64)
 def phase(phi, sw2: tuple = tuple(SW2_GRID), sb2: tuple = tuple(SB2_GRID)) -> Phase:
     """χ₁, ξ_c, q* and the χ₁ = 1 line of φ on the (σ_w², σ_b²) grid (rows: σ_b², columns: σ_w²)."""

@@ -292,9 +292,15 @@ SPECS = {
 
 def phase_inputs(cfg):
     """(activation, point) drawn in the phase diagram of ``cfg``: its typed φ, and (σ_w², σ_b²) when the
-    network uses φ itself (Standard, EOC); None for the point of shaped φ̂ (DKS, TAT, Looks-Linear)."""
+    network uses φ itself (Standard, EOC); None for the point of shaped φ̂ (DKS, TAT, Looks-Linear) and of a
+    configuration whose method failed (its φ's diagram is still drawn: where to click for a working point)."""
     if cfg.compute() is None:
-        return None
+        if not cfg.ready():  # (served: still computing)
+            return None
+        try:
+            return data.activation(cfg.activation), None
+        except (ValueError, ArithmeticError):  # φ itself refused: no diagram
+            return None
     m = data.model(cfg.spec())
     point = (m.sigma_w**2, m.sigma_b**2) if cfg.method in ("standard", "eoc") else None
     return m.phi, point
@@ -337,7 +343,7 @@ def phase_view(cfg) -> PhaseView:
     title = f"φ = {phi.name}: blue ordered (χ₁ < 1), red chaotic, line χ₁ = 1"
     title += ", grey: q diverges" if np.isinf(p.q_star).any() else ""
     if point is None:
-        title += " (φ̂ is shaped: no point)"
+        title += " (φ̂ is shaped: no point)" if cfg.ready() and not cfg.error else " (no working point yet)"
     with np.errstate(divide="ignore", invalid="ignore"):
         log_chi1 = np.log10(p.chi1)
     return PhaseView(title, label, colour, p, log_chi1, chi1_one_lines(p), point)

@@ -125,3 +125,21 @@ def test_every_plot_and_table_has_an_explanation_with_a_formula():
         assert len(text) > 60 and tex.strip()
     css = katex_css()
     assert ".katex" in css and "@font-face" not in css
+
+
+def test_the_phase_diagram_of_a_configuration_whose_method_fails_is_still_drawn():
+    """GELU has no edge of chaos at σ_b = 0 (q diverges from q₀ = 1 before χ₁ reaches 1), but its diagram only
+    needs φ: it is drawn, with its χ₁ = 1 line and no point, so a click can pick a working (σ_w², σ_b²)."""
+    from sigprop_app import specs
+
+    cfg = Configuration(activation="gelu", method="eoc", sigma_b=0.0, depth=10)
+    assert cfg.compute() is None and "UnachievableError" in cfg.error
+    view = specs.phase_view(cfg)
+    assert view.phase is not None and view.point is None and view.eoc_lines
+    assert "no working point" in view.title
+    assert not cfg.missing(("phase",))
+    d = Dashboard(configurations=[cfg], sync_url=False)
+    d._on_tap(1.5, 0.3)  # a click gives a Standard network that works
+    assert cfg.compute() is not None and cfg.error == ""
+    refused = Configuration(activation="__import__('os')", method="eoc")
+    assert specs.phase_view(refused).phase is None
