@@ -11,6 +11,7 @@ import threading
 import numpy as np
 import panel as pn
 import param
+from bokeh.models import CustomJS
 from panel.io import hold
 
 from . import data, explain, export, specs, urlstate, work
@@ -46,6 +47,20 @@ PRESENT_CSS = """:host { font-size: 20px; --bokeh-font-size: 20px; --bokeh-base-
   --bs-body-font-size: 20px; --bs-btn-font-size: 20px; --font-size: 20px; --sigprop-katex-size: 1.3em;
   --sigprop-button-size: 20px; }"""
 THEMES = ("light", "dark")
+# The template's sidebar follows presentation mode on a live page (``?present=1`` folds it from the start): a click
+# on the template's own toggle, so that its hamburger stays in step. Absent in a notebook (no template).
+FOLD_SIDEBAR_JS = """const bar = document.getElementById('sidebar'), toggle = document.getElementById('sidebar-toggle');
+if (bar && toggle && bar.classList.contains('show') === cb_obj.active) toggle.click();"""  # (Bokeh's Toggle: active)
+# Narrow screens (a phone): the header's title wraps instead of running off the screen, and the page opens on the
+# plots with the sidebar folded (it would stack above them, a long scroll away).
+PHONE_WIDTH = 768  # px: Bootstrap's "md" breakpoint, where the template stacks the sidebar above the main column
+PHONE_CSS = f"""@media (max-width: {PHONE_WIDTH - 0.02}px) {{
+  #header .title {{ white-space: normal; font-size: 1.1em; line-height: 1.3em; }} }}"""
+# ... and the main column puts the plots above the tables (as presentation mode does): a CSS order, no re-layout.
+PHONE_MAIN_CSS = f"""@media (max-width: {PHONE_WIDTH - 0.02}px) {{ .sigprop-plots {{ order: -1; }} }}"""
+PHONE_TABS_CSS = f"""@media (max-width: {PHONE_WIDTH - 0.02}px) {{ .bk-headers-wrapper {{ flex-wrap: wrap; }} }}"""  # all tabs in view
+PHONE_FOLD_JS = f"""const bar = document.getElementById('sidebar'), toggle = document.getElementById('sidebar-toggle');
+if (window.innerWidth < {PHONE_WIDTH} && bar && toggle && bar.classList.contains('show')) toggle.click();"""
 # the dark theme for projectors: white on black, not Panel's grey on dark grey
 DARK_CSS = """:host { --background-color: #000; --panel-background-color: #000; --panel-surface-color: #111;
   --bokeh-font-color: #fff; color: #fff; background-color: #000; }"""
@@ -183,7 +198,8 @@ class Dashboard(pn.viewable.Viewer):
         self._location = pn.state.location if sync_url else None
         self._structure = None
         self._live: dict[str, LivePlot] = {}
-        self._plot_cards = pn.Tabs(dynamic=True, sizing_mode="stretch_width", css_classes=["sigprop-plots"])
+        self._plot_cards = pn.Tabs(dynamic=True, sizing_mode="stretch_width", css_classes=["sigprop-plots"],
+                                   stylesheets=[PHONE_TABS_CSS])
         # One editor shown at a time (dynamic: the others are not rendered): the first page stays small.
         self._editors = pn.Tabs(dynamic=True, sizing_mode="stretch_width", css_classes=["sigprop-editors"])
         self._editors.param.watch(lambda e: setattr(self, "active", e.new), "active")
@@ -733,6 +749,7 @@ class Dashboard(pn.viewable.Viewer):
             self.param.presentation, label="Presentation mode", css_classes=["sigprop-present"],
             stylesheets=[BUTTON_CSS],
         )
+        present.jscallback(value=FOLD_SIDEBAR_JS)  # (served: the template's sidebar folds with it)
         reset = pn.widgets.Button(label="Reset", color="light", css_classes=["sigprop-reset"],
                                   stylesheets=[BUTTON_CSS])
         reset.on_click(lambda _: self.reset())
@@ -782,8 +799,8 @@ class Dashboard(pn.viewable.Viewer):
         for card in self._cards:
             card.collapsed = self.presentation
         main[:] = self._arrangement()
-        for column in self._layout:
-            column.stylesheets = self._column_css()
+        sidebar.stylesheets = self._column_css()
+        main.stylesheets = [PHONE_MAIN_CSS, *self._column_css()]
 
     def _column_css(self) -> list[str]:
         return [*([PRESENT_CSS] if self.presentation else []), *([DARK_CSS] if self.theme == "dark" else [])]
@@ -793,7 +810,8 @@ class Dashboard(pn.viewable.Viewer):
             css = self._column_css()
             self._layout = (
                 pn.Column(*self._controls(), width=380, stylesheets=css, css_classes=["sigprop-sidebar"]),
-                pn.Column(*self._main(), sizing_mode="stretch_width", stylesheets=css, css_classes=["sigprop-main"]),
+                pn.Column(*self._main(), sizing_mode="stretch_width", stylesheets=[PHONE_MAIN_CSS, *css],
+                          css_classes=["sigprop-main"]),
             )
         return self._layout
 
@@ -801,14 +819,26 @@ class Dashboard(pn.viewable.Viewer):
         sidebar, main = self._build()
         return pn.Row(sidebar, main, sizing_mode="stretch_width")
 
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Shown in a notebook: KaTeX's fonts are declared in the notebook's page first, as a document-level
+        ``<style>`` of data URLs (``@font-face`` in a shadow root is ignored, and a notebook has no static folder;
+        the served page has them in the template's head instead). About 340 KiB, once per display."""
+        from IPython.display import HTML, display
+
+        display(HTML(f'<style class="sigprop-katex-fonts">{explain.font_faces(None)}</style>'))
+        return super()._repr_mimebundle_(include, exclude)
+
     def template(self):
         """A BootstrapTemplate (no outside font requests) holding the dashboard."""
         sidebar, main = self._build()
-        return pn.template.BootstrapTemplate(
+        template = pn.template.BootstrapTemplate(
             title="sigprop · signal propagation laboratory", sidebar=[sidebar], main=[main], sidebar_width=400,
             theme="dark" if self.theme == "dark" else "default", collapsed_sidebar=self.presentation,
-            raw_css=[explain.font_faces()],  # KaTeX's fonts, from the app's static folder
+            raw_css=[explain.font_faces(), PHONE_CSS],  # KaTeX's fonts, from the app's static folder
         )
+        if pn.state.curdoc is not None:  # a phone opens on the plots, the controls one tap away
+            pn.state.curdoc.js_on_event("document_ready", CustomJS(code=PHONE_FOLD_JS))
+        return template
 
     def servable(self, title: str | None = None, **kw):
         return self.template().servable(title=title or "sigprop", **kw)

@@ -162,6 +162,7 @@ def katex_css() -> str:
 
 def formula(tex: str, **kw) -> pn.pane.LaTeX:
     """A LaTeX pane rendered by KaTeX with its stylesheet (see the module's docstring)."""
+    kw = {"sizing_mode": "stretch_width", "styles": {"overflow-x": "auto"}, **kw}  # (a phone scrolls a long one)
     return pn.pane.LaTeX(f"${tex}$", renderer="katex", stylesheets=[katex_css()], **kw)
 
 

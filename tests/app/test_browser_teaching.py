@@ -136,15 +136,63 @@ def test_desktop_screenshot(page, console, app_server):
     assert console == [], console
 
 
+SIDEBAR_SHOWN_JS = "() => document.getElementById('sidebar').classList.contains('show')"
+
+# Every KaTeX formula's pane: its box, and whether a formula wider than it scrolls (rather than being cut off).
+FORMULAS_JS = """() => { const out = [];
+  const walk = (n) => { if (n.shadowRoot) walk(n.shadowRoot);
+    for (const c of n.children || []) { if (c.classList && c.classList.contains('katex')) {
+        let pane = c; while (pane.parentElement) pane = pane.parentElement;  // the pane's shadow root's top
+        const host = pane.parentNode && pane.parentNode.host; const box = (host || c).getBoundingClientRect();
+        const st = getComputedStyle(host || c);
+        out.push({left: box.left, right: box.right, width: c.getBoundingClientRect().width,
+                  fits: host ? host.scrollWidth <= host.clientWidth + 1 : true, scrolls: st.overflowX === 'auto'});
+      } else walk(c); } };
+  walk(document.body); return out; }"""
+
+
 def test_a_phone_sized_screen_scrolls_down_not_sideways(page, console, app_server):
-    """390×844: the sidebar folds away, the plots stack, and nothing is wider than the screen."""
-    open_at(page, app_server.url, {"width": 390, "height": 844})
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    """390×844: the page opens on the plots with the sidebar folded, the header's title wraps instead of running off
+    the screen, the plots stack, formulas wider than the screen scroll, and nothing is wider than the screen."""
+    phone = {"width": 390, "height": 844}
+    open_at(page, app_server.url, phone)
+    page.wait_for_function(f"() => !({SIDEBAR_SHOWN_JS})()", timeout=10_000)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= phone["width"]
+    title = page.evaluate("""() => { const t = document.querySelector('#header .title'), r = t.getBoundingClientRect();
+      return {right: r.right, fits: t.scrollWidth <= t.clientWidth + 1, size: parseFloat(getComputedStyle(t).fontSize),
+              text: t.textContent.trim()}; }""")
+    assert "signal propagation laboratory" in title["text"]
+    assert title["right"] <= phone["width"] and title["fits"], title
     canvases = page.evaluate(CANVASES_JS)
     assert len(canvases) == 2 and all(0 <= box["left"] and box["right"] <= 390 for box in canvases), canvases
     assert canvases[1]["top"] >= canvases[0]["bottom"]  # one above the other
+    assert canvases[0]["top"] < phone["height"]  # the first plot on the first screen
+    page.locator("#sidebar-toggle").click()  # the controls, one tap away
+    page.wait_for_function(SIDEBAR_SHOWN_JS, timeout=10_000)
+    formulas = page.evaluate(FORMULAS_JS)
+    assert formulas, "no formula on the page"
+    for f in formulas:
+        assert f["right"] <= phone["width"] + 1 and (f["fits"] or f["scrolls"]), f
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "phone-390x844.png"), full_page=True)
+    assert console == [], console
+
+
+def test_presentation_mode_folds_the_sidebar_and_unfolds_it(page, console, app_server):
+    """Switched on in the page (not only from ``?present=1``): the template's sidebar folds, and comes back when
+    switched off."""
+    open_at(page, app_server.url, {"width": 1600, "height": 1000})
+    assert page.evaluate(SIDEBAR_SHOWN_JS)
+    toggle = page.locator(".sigprop-present button").first
+    toggle.click()
+    page.wait_for_function(f"() => !({SIDEBAR_SHOWN_JS})()", timeout=10_000)
+    page.wait_for_function("() => location.search.includes('present=1')", timeout=10_000)
+    page.locator("#sidebar-toggle").click()  # (the controls stay one click away)
+    page.wait_for_function(SIDEBAR_SHOWN_JS, timeout=10_000)
+    toggle.click()  # off again: the sidebar stays open
+    page.wait_for_function("() => !location.search.includes('present=1')", timeout=10_000)
+    page.wait_for_timeout(500)
+    assert page.evaluate(SIDEBAR_SHOWN_JS)
     assert console == [], console
 
 

@@ -282,6 +282,19 @@ def test_formulas_are_rendered_by_katex(notebook):
     assert raw == [], "formulas shown as raw LaTeX"
 
 
+def test_formulas_use_katex_fonts(notebook):
+    """KaTeX's own fonts, not the browser's serif: the dashboard declares them in the notebook's page (data URLs)."""
+    info = notebook.page.evaluate("""async () => { await document.fonts.ready; const fonts = [];
+      const walk = (n) => { if (n.shadowRoot) walk(n.shadowRoot);
+        for (const c of n.children || []) { if (c.classList && c.classList.contains('mathnormal'))
+          fonts.push(getComputedStyle(c).fontFamily); walk(c); } };
+      document.querySelectorAll('.jp-OutputArea').forEach(walk);
+      return {fonts, loaded: [...document.fonts].filter(f => f.status === 'loaded').map(f => f.family)}; }""")
+    assert info["fonts"] and all("KaTeX_Math" in f for f in info["fonts"]), info["fonts"][:5]
+    loaded = " ".join(info["loaded"])
+    assert "sigprop-KaTeX_Math" in loaded and "sigprop-KaTeX_Main" in loaded, info["loaded"]
+
+
 def test_nothing_is_loaded_from_the_internet(notebook):
     assert notebook.blocked == [], notebook.blocked
 
