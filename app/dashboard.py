@@ -58,7 +58,8 @@ PHONE_CSS = f"""@media (max-width: {PHONE_WIDTH - 0.02}px) {{
   #header .title {{ white-space: normal; font-size: 1.1em; line-height: 1.3em; }} }}"""
 # ... and the main column puts the plots above the tables (as presentation mode does): a CSS order, no re-layout.
 PHONE_MAIN_CSS = f"""@media (max-width: {PHONE_WIDTH - 0.02}px) {{ .sigprop-plots {{ order: -1; }} }}"""
-PHONE_TABS_CSS = f"""@media (max-width: {PHONE_WIDTH - 0.02}px) {{ .bk-headers-wrapper {{ flex-wrap: wrap; }} }}"""  # all tabs in view
+# ... and the plot tabs wrap onto a second row, so every tab stays in view.
+PHONE_TABS_CSS = f"""@media (max-width: {PHONE_WIDTH - 0.02}px) {{ .bk-headers-wrapper {{ flex-wrap: wrap; }} }}"""
 PHONE_FOLD_JS = f"""const bar = document.getElementById('sidebar'), toggle = document.getElementById('sidebar-toggle');
 if (window.innerWidth < {PHONE_WIDTH} && bar && toggle && bar.classList.contains('show')) toggle.click();"""
 # the dark theme for projectors: white on black, not Panel's grey on dark grey
