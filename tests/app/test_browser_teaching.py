@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from conftest import SCREENSHOTS, deep_text, screenshot
+from conftest import DEEP_TEXT_JS, SCREENSHOTS, deep_text, screenshot
 from test_browser import edit_configuration, element_text, wait_loaded
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
@@ -99,6 +99,8 @@ def test_projector_layout(page, console, app_server, theme):
     cut off, the explanations are open, the tables are folded and open with one click."""
     open_at(page, f"{app_server.url}?n=4&present=1&theme={theme}&c0.act=relu&c0.m=standard&c0.s=he&c1.sb=0.22"
                   "&c2.m=dks&c3.act=leaky_relu&c3.m=tat", PROJECTOR)
+    # the HTML list of names above the plots follows the curves (on a loaded machine, seconds later)
+    page.wait_for_function(f"() => ({DEEP_TEXT_JS})().includes('leaky ReLU · TAT η=0.9 · L=100')", timeout=60_000)
     page.wait_for_timeout(1000)
     texts = page.evaluate(TEXTS_JS)
     assert len(texts) > 50
