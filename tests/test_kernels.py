@@ -393,3 +393,36 @@ def test_kernel_classes_never_share_compiled_code():
     tanh = kernels[-1]  # a transform of the same base φ at the same Mehler order: same structure
     shaped = MehlerKernel(tanh.base, tanh.smooth, tanh.kinks, tanh.order, (0.5, 0.1, 2.0, 0.3), tanh.jet)
     assert structure(shaped) == structure(tanh)
+
+
+def test_compiled_arcsin_is_within_one_ulp_of_mpmath():
+    """Under JAX the ReLU family's angle θ = 2 arcsin √(d/2) uses a Chebyshev series instead of XLA's slow arcsin;
+    40-digit mpmath is the oracle, on w ∈ [0, 1/√2] (the range ``_theta_and_sin`` passes it)."""
+    import mpmath
+
+    from sigprop.kernels import _arcsin_to_half, enable_jax
+
+    enable_jax()
+    mpmath.mp.dps = 40
+    w = np.concatenate([[0.0, 1e-300, 1e-150], np.logspace(-20, math.log10(1 / math.sqrt(2)), 3000),
+                        [1 / math.sqrt(2)]])
+    exact = np.array([float(mpmath.asin(mpmath.mpf(float(x)))) for x in w])
+    with jax.enable_x64(True):  # as sigprop's own calls run
+        got = np.asarray(jax.jit(lambda x: _arcsin_to_half(x, jax.numpy))(jax.numpy.asarray(w)))
+    assert np.all(np.abs(got - exact) <= np.spacing(exact)), np.max(np.abs(got - exact) / np.spacing(exact))
+
+
+@pytest.mark.parametrize("name", sorted(KINKED_AB))
+def test_relu_family_compiled_gap_matches_cancellation_free_oracle(name):
+    """The jitted gap (what a deep compiled fold runs at every layer) against the oracle: 1e-13 relative for d from
+    1e-12 to 1, and 3e-14 absolute up to d = 2 (where abs's gap → 0 at c = −1 is a cancellation in the oracle too:
+    NumPy's libm path and the oracle differ there by 1e-14)."""
+    from sigprop.kernels import ABReluKernel, enable_jax
+
+    enable_jax()
+    a, b = KINKED_AB[name]
+    d = np.concatenate([np.logspace(-12, 0, 49), 2.0 - np.logspace(-12, 0, 49)[:-1], [2.0]])
+    with jax.enable_x64(True):  # as sigprop's own calls run
+        got = np.asarray(jax.jit(lambda x: ABReluKernel(a, b).gap(1.3, x))(jax.numpy.asarray(d)))
+    np.testing.assert_allclose(got[:49], ab_relu_gap(a, b, 1.3, d[:49]), rtol=1e-13)
+    np.testing.assert_allclose(got, ab_relu_gap(a, b, 1.3, d), rtol=1e-13, atol=3e-14)

@@ -212,7 +212,7 @@ class Network:
 
         In angles θ = arccos c, the map θ ↦ θ_L = arccos C_f(cos θ) is smooth in u = log θ (for kinked φ too:
         1 − C(1 − d) = C'(1) d + O(d^{3/2}) makes it analytic in θ ~ √(2d); the log scale resolves the layer
-        θ ~ 1/L where deep degenerate maps turn over). θ_L is interpolated (barycentric, scipy) in u on
+        θ ~ 1/L where deep degenerate maps turn over). θ_L is interpolated (barycentric, :func:`_chebyshev_lobatto_interpolate`) in u on
         [log 1e-7, log π]; the few c within 1e-7 of angle 0 (1 − c < 5e-15) are propagated exactly. The
         65-node interpolant through every other node, compared with the exact values at the others, gives an
         error estimate; if it is ≤ ``INTERPOLATE_ATOL`` (in θ_L, hence in C_f) the 129-node interpolant,
@@ -227,13 +227,11 @@ class Network:
         d = np.concatenate([2.0 * np.sin(theta / 2) ** 2, 1.0 - c[near_one]])  # d = 1 − cos θ, then exact ones
         d_out = np.asarray(self.one_minus_c_map(d, q))
         theta_out = 2.0 * np.arcsin(np.sqrt(np.clip(d_out[: theta.size] / 2.0, 0.0, 1.0)))
-        from scipy.interpolate import BarycentricInterpolator  # (import on use: 50 ms)
-
-        coarse = BarycentricInterpolator(u[::2], theta_out[::2])
-        error = np.max(np.abs(coarse(u[1::2]) - theta_out[1::2]))
+        coarse = _chebyshev_lobatto_interpolate(u[::2], theta_out[::2], u[1::2])
+        error = np.max(np.abs(coarse - theta_out[1::2]))
         if not (np.isfinite(error) and error <= INTERPOLATE_ATOL):
             return None
-        out = np.cos(BarycentricInterpolator(u, theta_out)(np.log(np.clip(angle, theta[0], math.pi))))
+        out = np.cos(_chebyshev_lobatto_interpolate(u, theta_out, np.log(np.clip(angle, theta[0], math.pi))))
         out[c == 1.0] = 1.0
         out[near_one] = 1.0 - d_out[theta.size:]
         return out
@@ -352,3 +350,23 @@ def theorem13_bounds(slope_at_0: float, slope_at_1: float, c_at_0: float) -> dic
         out["deviation upper (C_f(0) = 0)"] = 2.0 * (s1 - 1.0)
         out["slope deviation upper (C_f(0) = 0)"] = 3.0 * (s1 - 1.0)
     return out
+
+
+def _chebyshev_lobatto_interpolate(nodes: np.ndarray, values: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The polynomial through ``values`` at Chebyshev–Lobatto ``nodes`` (x_j = a + (b − a)(1 − cos(πj/n))/2,
+    j = 0 … n), evaluated at ``x`` by the second barycentric formula with its closed-form weights
+    w_j = (−1)^j, halved at both ends (Berrut & Trefethen 2004, SIAM Review 46(3), §5): stable, O(n) a point,
+    and no weights to compute. A point on a node takes that node's value."""
+    n = nodes.size - 1
+    weights = np.where(np.arange(n + 1) % 2 == 0, 1.0, -1.0)
+    weights[[0, n]] *= 0.5
+    diff = x[:, None] - nodes[None, :]
+    exact = diff == 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = weights / diff
+        out = (ratio @ values) / ratio.sum(axis=1)
+    hit = exact.any(axis=1)
+    if hit.any():
+        out[hit] = values[np.argmax(exact[hit], axis=1)]
+    return out
+
