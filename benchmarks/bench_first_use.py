@@ -2,6 +2,7 @@
 side by side with the reference library dks solving the same problem from scratch in the same run.
 
     python benchmarks/bench_first_use.py            # (make bench runs it)
+    BENCH_ONLY=10,000 BENCH_REPEATS=5 python benchmarks/bench_first_use.py   # some rows, more repeats
 
 dks is not a dependency: it is installed once into a throw-away venv under build/dks-venv (pip install dks
 absl-py); without network access that step is skipped and the dks column reads "n/a". Each row is the
@@ -26,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DKS_VENV = ROOT / "build" / "dks-venv"
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
+ONLY = os.environ.get("BENCH_ONLY", "")  # run only the rows whose name contains this
 
 PRELUDE = """
 import json, resource, sys, time
@@ -152,6 +154,8 @@ def main():
     print(f"fresh interpreter per figure, empty JAX cache, median of {REPEATS}; dks {'0.1.2 (PyPI)' if dks else 'n/a'}")
     print(f"{'what':58s} {'sigprop':>10s} {'peak MB':>8s} {'dks':>10s} {'dks/sigprop':>12s}")
     for name, body in SIGPROP.items():
+        if ONLY not in name:
+            continue
         t, mb = median_of(sys.executable, body, env)
         ref = median_of(dks, DKS[name], env)[0] if dks and name in DKS else None
         ratio = f"{ref / t:10.1f}×" if ref else ""

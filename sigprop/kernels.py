@@ -654,9 +654,9 @@ class SettledMap:
 
     G is sampled on :data:`TABLE_CELLS` + 1 nodes uniform in the angle θ = arccos(1 − d) and interpolated by
     4-point Lagrange cubics in θ (the polynomial :func:`interpolate` uses), kept per cell in power form so that
-    one layer costs about fifteen array operations. In θ, G is smooth for every kernel: the ReLU family's √d
-    and √(2 − d) terms (sin θ − θ cos θ, Cho & Saul 2009) are analytic there, and the nodes crowd towards
-    d = 0 and d = 2, where a smooth kernel's G varies fastest at large q. Error ≈ (h⁴/24)·|∂⁴G/∂θ⁴| with
+    one layer costs about twelve array operations (:meth:`iterate`). In θ, G is smooth for every kernel: the
+    ReLU family's √d and √(2 − d) terms (sin θ − θ cos θ, Cho & Saul 2009) are analytic there, and the nodes
+    crowd towards d = 0 and d = 2, where a smooth kernel's G varies fastest at large q. Error ≈ (h⁴/24)·|∂⁴G/∂θ⁴| with
     h = π/8192: 1e-16 to 1e-14 relative for q ≤ 4 (tests/test_deep_fold.py).
     """
 
@@ -673,17 +673,40 @@ class SettledMap:
         ends = [_shifted(coef[:, 0], -1.0, y[0]), _shifted(coef[:, -1], 1.0, y[m - 1]),
                 _shifted(coef[:, -1], 2.0, y[m])]
         self.coef = np.concatenate([ends[0][:, None], coef, np.stack(ends[1:], axis=1)], axis=1)  # column i: cell i
-        self.last = m
 
     def __call__(self, d: np.ndarray) -> np.ndarray:
         """``d·G(d)`` for d ∈ [0, 2] (a NumPy array)."""
-        d = np.minimum(d, 2.0)
-        x = np.arcsin(np.sqrt(d * 0.5)) * self.scale
-        i = x.astype(np.intp)
-        np.minimum(i, self.last, out=i)
-        t = x - i
-        c0, c1, c2, c3 = self.coef[:, i]
-        return d * (((c3 * t + c2) * t + c1) * t + c0)
+        return self.iterate(np.asarray(d, dtype=float), (1.0,), clip=False)
+
+    def iterate(self, d: np.ndarray, gains, states: list | None = None, clip: bool = True) -> np.ndarray:
+        """Layer after layer ``d ← s·d·G(d)`` for each s in ``gains`` (the layers' σ_w² q_l/Q(q_l) over the table's
+        q), clipped to [0, 2] (``clip``; see ``network.dense._physical``), each state appended to ``states``.
+        About twelve NumPy calls a layer, in place where they can be: on ~130 points a call costs ~1 µs, so
+        this loop is what a cold deep c_map costs."""
+        coef, scale = self.coef, self.scale
+        d = np.clip(d, 0.0, 2.0)
+        for s in gains:
+            x = np.sqrt(d * 0.5)
+            np.arcsin(x, out=x)
+            x *= scale  # x = θ/h ∈ [0, M]: cell i = ⌊x⌋ (≤ M, the last cell, as d ≤ 2), t = x − i
+            i = x.astype(np.intp)
+            x -= i
+            c0, c1, c2, c3 = np.take(coef, i, axis=1)
+            g = c3 * x
+            g += c2
+            g *= x
+            g += c1
+            g *= x
+            g += c0
+            g *= d
+            if s != 1.0:
+                g *= s
+            if clip:
+                np.minimum(np.maximum(g, 0.0, out=g), 2.0, out=g)
+            d = g
+            if states is not None:
+                states.append(d)
+        return d
 
 
 def _shifted(a, s: float, value: float) -> np.ndarray:

@@ -201,12 +201,8 @@ class DenseSlot:
                 table = SettledMap(kern, kern.params(q_ref), q_ref)
             if not (np.all(np.isfinite(table.coef)) and np.all(np.isfinite(d))):
                 return None  # layer by layer: the direct path reports what is not finite
-            scale = gain / q_ref
             states = [] if qs is not None else None
-            for s in scale:
-                d = _physical(s * table(d))
-                if states is not None:
-                    states.append(d)
+            d = table.iterate(d, (gain / q_ref).tolist(), states)
         if qs is not None:
             qs.extend(q_in[1:].tolist())
             ds.extend([d] * n if mode == "q" else list(states))

@@ -211,13 +211,13 @@ class Network:
         """C_f on many points from its exact values at 2n + 1 = 129 Chebyshev–Lobatto nodes, or None.
 
         In angles θ = arccos c, the map θ ↦ θ_L = arccos C_f(cos θ) is smooth in u = log θ (for kinked φ too:
-        1 − C(1 − d) = C'(1) d + O(d^{3/2}) makes it analytic in θ ~ √(2d); the log scale resolves the layer
-        θ ~ 1/L where deep degenerate maps turn over). θ_L is interpolated (barycentric, :func:`_chebyshev_lobatto_interpolate`) in u on
-        [log 1e-7, log π]; the few c within 1e-7 of angle 0 (1 − c < 5e-15) are propagated exactly. The
-        65-node interpolant through every other node, compared with the exact values at the others, gives an
-        error estimate; if it is ≤ ``INTERPOLATE_ATOL`` (in θ_L, hence in C_f) the 129-node interpolant,
-        whose error is far smaller still, gives C_f(c) = cos θ_L. Otherwise (maps with features finer than
-        the nodes resolve) None: the caller propagates every c.
+        1 − C(1 − d) = C'(1) d + O(d^{3/2}) makes it analytic in θ ~ √(2d); the log scale resolves the layer θ ~ 1/L
+        where deep degenerate maps turn over). θ_L is interpolated in u on [log 1e-7, log π]
+        (:func:`_chebyshev_lobatto_interpolate`); the few c within 1e-7 of angle 0 (1 − c < 5e-15) are propagated
+        exactly. The 65-node interpolant through every other node, compared with the exact values at the others,
+        gives an error estimate; if it is ≤ ``INTERPOLATE_ATOL`` (in θ_L, hence in C_f) the 129-node interpolant,
+        whose error is far smaller still, gives C_f(c) = cos θ_L. Otherwise (maps with features finer than the nodes
+        resolve) None: the caller propagates every c.
         """
         u_lo, u_hi, n = math.log(1e-7), math.log(math.pi), 64
         u = u_lo + (u_hi - u_lo) * 0.5 * (1.0 - np.cos(np.pi * np.arange(2 * n + 1) / (2 * n)))
