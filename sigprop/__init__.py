@@ -6,10 +6,11 @@ and activation transformations that shape them (EOC, DKS, TAT, Looks-Linear), wi
 Everything is computed in float64: sigprop enables JAX's 64-bit mode only *inside* its own calls
 (``with jax.enable_x64(True)``), so importing it never changes the dtypes of your own JAX code.
 
-JAX is imported only when a computation needs it (networks deeper than 300 layers, the NTK, q_map_slope, a JAX
-input; PEP 562 module attributes): ``import sigprop``, the shaping methods (``dks``, ``tat``, ``eoc``,
-``standard``, ``looks_linear``), per-layer maps, networks of modest depth and the phase diagram run on NumPy
-and SciPy alone.
+JAX is imported only when a computation needs it (a deep network used again, whose fold is then compiled in the
+background; activations given only as JAX callables; q_map_slope; a JAX input; training; PEP 562 module
+attributes): ``import sigprop``, the shaping methods (``dks``, ``tat``, ``eoc``, ``standard``,
+``looks_linear``), per-layer maps, networks of any depth on first use, their NTK and the phase diagram run on
+NumPy and SciPy alone.
 
 >>> import sigprop as sp
 >>> phi = sp.activation("tanh")
@@ -20,6 +21,8 @@ and SciPy alone.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING
 
 # The NumPy engine core is imported now (no JAX): activations and the methods, so a first solve is fast.
@@ -79,6 +82,21 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """sigprop's own module type, for one thing: Python sets a package's attribute to a submodule when the
+    submodule is first imported, so the first ``from ..ntk import ntk`` inside sigprop (``Network.ntk``) made
+    ``sp.ntk`` the module ``sigprop/ntk.py`` rather than the function. A submodule never replaces a public name
+    (``sys.modules["sigprop.ntk"]`` is the module)."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and name in _WHERE:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs

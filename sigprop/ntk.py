@@ -74,20 +74,31 @@ def _is_plain(net) -> bool:
 
 
 class _Context:
-    """What the units' ``ntk_forward`` need: the kernel of each activation, sized for the trajectory's max q."""
+    """What the units' ``ntk_forward`` need: the kernel of each activation, sized for the trajectory's max q, and
+    ``numpy``: every kernel has a NumPy rule (closed forms, NumPy jets), so the recursion runs in NumPy — no JAX
+    import, no compile (a first residual NTK took 2.4–3.5 s through jitted steps, see benchmarks/bench_first_use.py)."""
 
     def __init__(self, net, q):
         q_max = float(np.max(net.q_trajectory(q)))
         self.kernels = {phi: phi.kernel(q_max) for phi in net.activations}
+        self.numpy = all(k.numpy_ok for k in self.kernels.values())
+
+    def arithmetic(self):
+        """The context the recursion's arithmetic runs in: 64-bit JAX for jitted steps, NumPy's error state else
+        (an overflow is reported as a DivergenceError once the pass is done)."""
+        if self.numpy:
+            return np.errstate(all="ignore")
+        enable_jax()  # kernels are pytree arguments of the units' jitted steps
+        return jax.enable_x64(True)
 
 
-def _forward_general(net, c, q, record_top=False):
+def _forward_general(net, c, q, record_top=False, ctx=None):
     """Forward Jacot recursion through the units (each its own ``ntk_forward``): returns (q_L, Θ, records, top),
     records per top-level unit for the reverse pass, top the Θ after each top-level unit."""
-    enable_jax()  # kernels are pytree arguments of the units' jitted steps
-    ctx = _Context(net, q)
-    with jax.enable_x64(True):
-        qv, cv, theta = jnp.asarray(float(q)), jnp.asarray(c), jnp.asarray(q * c)
+    ctx = ctx or _Context(net, q)
+    with ctx.arithmetic():
+        xp = np if ctx.numpy else jnp
+        qv, cv, theta = xp.asarray(float(q)), xp.asarray(c), xp.asarray(q * c)
         records, top = [], []
         for unit, times in net.body.runs:
             for _ in range(times):
@@ -104,9 +115,10 @@ def _ntk_general(net, c, q):
     zero-mean weights), K_y = Σ wᵢ² Kᵢ. The forward pass records each Dense layer's injected kernel K_l and slope
     Σ̇_l; the reverse pass (each unit's ``ntk_backward``) gives each layer's multiplier B_l = ∂Θ_out/∂K_l, so
     Θ_l = K_l B_l and Θ_0 = q c B_input."""
-    q_out, total, records, _ = _forward_general(net, c, q)
+    ctx = _Context(net, q)
+    q_out, total, records, _ = _forward_general(net, c, q, ctx=ctx)
     B, layers = np.ones_like(c), []
-    with jax.enable_x64(True):
+    with ctx.arithmetic():
         for unit, rec in reversed(records):
             B = unit.ntk_backward(rec, B, layers)
         per_layer = np.vstack([np.asarray(q * c * B)] + [np.asarray(v) for v in layers[::-1]])

@@ -60,7 +60,8 @@ class Dense(Layer):
         return DenseSlot(index[self.phi], k)
 
     def ntk_forward(self, ctx, q, c, theta):
-        q2, c2, theta2, k2, dot = _ntk_step()(ctx.kernels[self.phi], q, c, theta, self.sigma_w**2, self.sigma_b**2)
+        step = ntk_rule if ctx.numpy else _ntk_step()
+        q2, c2, theta2, k2, dot = step(ctx.kernels[self.phi], q, c, theta, self.sigma_w**2, self.sigma_b**2)
         return q2, c2, theta2, (k2, dot)
 
     def ntk_backward(self, rec, B, layers):
@@ -85,21 +86,23 @@ class Dense(Layer):
         return self.phi(h) @ params["w"] + params["b"]
 
 
+def ntk_rule(kern, q, c, theta, sw2, sb2):
+    """One Dense layer of Jacot's recursion (NumPy or JAX inputs): (q, c, Θ) -> (q', c', Θ', K', Σ̇) with
+    ``K' = σ_w² E[φ(u)φ(v)] + σ_b²``, ``Σ̇ = σ_w² E[φ'(u)φ'(v)]``, ``Θ' = K' + Θ Σ̇``."""
+    q2 = sw2 * kern.second_moment(q) + sb2
+    k2 = sw2 * kern.cross(q, c) + sb2
+    dot = sw2 * kern.dot_cross(q, c)
+    return q2, k2 / q2, k2 + theta * dot, k2, dot
+
+
 @lru_cache(maxsize=1)
 def _ntk_step():
-    """jit of (q, c, Θ) -> (q', c', Θ', K', Σ̇); kernel and scales traced (new σ or a new transform do not
-    recompile)."""
+    """jit of :func:`ntk_rule`, for kernels without a NumPy rule; kernel and scales traced (new σ or a new
+    transform do not recompile)."""
     from ..kernels import enable_jax
 
     enable_jax()
-
-    def step(kern, q, c, theta, sw2, sb2):
-        q2 = sw2 * kern.second_moment(q) + sb2
-        k2 = sw2 * kern.cross(q, c) + sb2
-        dot = sw2 * kern.dot_cross(q, c)
-        return q2, k2 / q2, k2 + theta * dot, k2, dot
-
-    return jax.jit(step)
+    return jax.jit(ntk_rule)
 
 
 @dataclass(frozen=True)
