@@ -65,6 +65,9 @@ SIGPROP = {
         "net = sp.mlp('relu', 9_999, sigma_w=1.41)\nnet.c_map(x)\nTIER_UP.wait()\nnet.c_map(x)\n"
         "net = sp.mlp('relu', 9_998, sigma_w=1.42)\n"
         "t = clock(); net.c_map(x); OUT['t'] = clock() - t"),
+    "resnet tanh 50 blocks NTK, 41 cosines (first)": (
+        "import numpy as np, sigprop as sp\nnet = sp.resnet('tanh', 50, 0.8)\n"
+        "t = clock(); sp.ntk(net, np.linspace(-1, 1, 41)); sp.ntk_condition_numbers(net); OUT['t'] = clock() - t"),
     "phase diagram tanh 200×200": (
         "import numpy as np, sigprop as sp\nt = clock(); "
         "sp.phase_diagram('tanh', np.linspace(0.1, 4, 200), np.linspace(0, 1, 200)); OUT['t'] = clock() - t"),
