@@ -188,25 +188,32 @@ def test_ntk_errors():
     assert ntk_bound(1.5) == pytest.approx(5.5, abs=1e-15)
 
 
+def _last_line_of_fresh_python(code: str) -> str:
+    """What ``code`` prints last, run in a new interpreter (so nothing of this test process is imported there)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip().splitlines()[-1]
+
+
 def test_residual_ntk_runs_in_numpy_without_importing_jax(monkeypatch):
     """Kernels with a NumPy rule (closed forms, NumPy jets) give a residual or LayerNorm network's NTK and its
     condition numbers without importing JAX (through jitted steps a first call cost 2.4–3.5 s of compilation);
     the values agree with the jitted steps' to 1e-12."""
     import json
-    import subprocess
     import sys
 
-    ntk_module = sys.modules["sigprop.ntk"]
-    code = ("import json, sys, numpy as np, sigprop as sp\n"
-            "c = np.linspace(-1, 1, 7)\n"
-            "net = sp.resnet('tanh', 4, 0.8, sigma_w=1.2, sigma_b=0.1)\n"
-            "r = sp.ntk(net, c); k = sp.ntk_condition_numbers(net)\n"
-            "sp.ntk(sp.Network(sp.Serial(((sp.Dense(sp.activation('relu'), 2 ** 0.5), 3), (sp.LayerNorm(), 1)))), c)\n"
-            "print(json.dumps({'jax': 'jax' in sys.modules, 'total': r.total.tolist()}))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(_last_line_of_fresh_python(
+        "import json, sys, numpy as np, sigprop as sp\n"
+        "c = np.linspace(-1, 1, 7)\n"
+        "net = sp.resnet('tanh', 4, 0.8, sigma_w=1.2, sigma_b=0.1)\n"
+        "r = sp.ntk(net, c); k = sp.ntk_condition_numbers(net)\n"
+        "sp.ntk(sp.Network(sp.Serial(((sp.Dense(sp.activation('relu'), 2 ** 0.5), 3), (sp.LayerNorm(), 1)))), c)\n"
+        "print(json.dumps({'jax': 'jax' in sys.modules, 'total': r.total.tolist()}))\n"))
     assert result["jax"] is False
+    ntk_module = sys.modules["sigprop.ntk"]
 
     class JittedContext(ntk_module._Context):  # the same recursion through the units' jitted steps
         def __init__(self, net, q):
@@ -221,17 +228,12 @@ def test_residual_ntk_runs_in_numpy_without_importing_jax(monkeypatch):
 def test_sp_ntk_stays_the_function_after_the_module_is_imported():
     """The module sigprop/ntk.py once replaced the function ``sp.ntk`` when a Network's ``ntk`` method first
     imported it (in a fresh interpreter: ``net.ntk(c)`` then ``sp.ntk(net, c)`` raised "module is not callable")."""
-    import subprocess
-    import sys
-
-    code = ("import numpy as np, sigprop as sp\n"
-            "net = sp.resnet('relu', 2, 0.8)\n"
-            "a = net.ntk(np.array([0.3])).total\n"
-            "import sigprop.ntk\n"
-            "from sigprop.ntk import NTKResult\n"
-            "b = sp.ntk(net, np.array([0.3])).total\n"
-            "print(callable(sp.ntk), bool(np.all(a == b)))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["True", "True"]
-
+    printed = _last_line_of_fresh_python(
+        "import numpy as np, sigprop as sp\n"
+        "net = sp.resnet('relu', 2, 0.8)\n"
+        "a = net.ntk(np.array([0.3])).total\n"
+        "import sigprop.ntk\n"
+        "from sigprop.ntk import NTKResult\n"
+        "b = sp.ntk(net, np.array([0.3])).total\n"
+        "print(callable(sp.ntk), bool(np.all(a == b)))\n")
+    assert printed.split() == ["True", "True"]
