@@ -113,6 +113,37 @@ def test_eoc_tanh_schoenholz_point():
     assert res.xi_q == pytest.approx(-1 / math.log(dq), rel=1e-8)
 
 
+def test_eoc_erf_against_closed_form():
+    # erf's moments in closed form (Williams 1997): E[erf(√q z)²] = (2/π) arcsin(2q/(1+2q)),
+    # E[erf'(√q z)²] = (4/π)/√(1+4q). The EOC (σ_w², q*) solves q* = σ_w² m(q*) + σ_b², σ_w² e(q*) = 1,
+    # i.e. (q* − σ_b²) e(q*)/m(q*) = 1, found here by Brent's method on the closed forms.
+    m = lambda q: 2 / math.pi * math.asin(2 * q / (1 + 2 * q))  # noqa: E731
+    e = lambda q: 4 / math.pi / math.sqrt(1 + 4 * q)  # noqa: E731
+    for sb in (0.05, 0.3, 1.0):
+        qs = optimize.brentq(lambda q, b2=sb * sb: (q - b2) * e(q) / m(q) - 1, sb * sb * (1 + 1e-9), 100, xtol=1e-15)
+        res = M.eoc("erf", sigma_b=sb)
+        assert res.q_star == pytest.approx(qs, rel=1e-10)
+        assert res.sigma_w**2 == pytest.approx(1 / e(qs), rel=1e-10)
+        assert res.chi1 == pytest.approx(1.0, abs=1e-10)
+
+
+def test_eoc_found_where_the_fixed_points_run_away_just_after_it():
+    # GELU at σ_b = 1: χ₁ reaches 1 at σ_w² ≈ 1.9767 (q* ≈ 82) and q diverges from σ_w² ≈ 1.99 on, a window
+    # narrower than a 400-point σ_w² scan's spacing (2.3 %). Checked by quad: q* is a fixed point, χ₁ = 1, and
+    # iterating the Q map from q0 = 1 reaches it.
+    res = M.eoc("gelu", sigma_b=1.0)
+    sw2, qs = res.sigma_w**2, res.q_star
+    cdf = lambda x: 0.5 * math.erfc(-x / math.sqrt(2))  # noqa: E731
+    gelu = lambda x: x * cdf(x)  # noqa: E731
+    dgelu = lambda x: cdf(x) + x * math.exp(-x * x / 2) / SQRT2PI  # noqa: E731
+    Q = lambda q: sw2 * gauss_expect(lambda z: gelu(math.sqrt(q) * z) ** 2) + 1.0  # noqa: E731
+    assert Q(qs) == pytest.approx(qs, rel=1e-10)
+    assert sw2 * gauss_expect(lambda z: dgelu(math.sqrt(qs) * z) ** 2) == pytest.approx(1.0, abs=1e-9)
+    # Q is increasing, so iterating from q0 = 1 reaches the first fixed point above 1: Q(q) > q on [1, q*)
+    assert all(Q(q) > q for q in np.geomspace(1.0, qs * (1 - 1e-3), 40))
+    assert 1.96 < sw2 < 1.99
+
+
 def test_eoc_relu_single_point():
     # Hayou et al. 2019: ReLU's EOC is the single point (σ_w², σ_b²) = (2, 0).
     res = M.eoc("relu")

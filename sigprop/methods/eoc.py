@@ -35,8 +35,18 @@ def _q_moments(phi, q, smooth=(SMOOTH_NODES, 10), hermite: int = 0):
     """``E[φ(√q z)²]``, its q-derivative ``E[φ φ' z]/√q`` and ``E[φ'(√q z)²]``, for an array of q; with
     ``hermite = K`` also the Hermite coefficients ``a_k = E[φ(√q z) He_k(z)/√k!]``, k < K (last axis)."""
     q = np.asarray(q, dtype=float)
+    large = q > 1.0
+    if smooth[0] >= SMOOTH_NODES and phi.smooth and large.any() and not large.all():
+        # large q on the rule resolved in x (local_maps.rule, scaled), the rest on the cheaper unit panels
+        parts = [_q_moments(phi, q[~large], smooth, hermite), _q_moments(phi, q[large], smooth, hermite)]
+        out = []
+        for small_part, large_part in zip(*parts):
+            merged = np.empty(q.shape + small_part.shape[1:])
+            merged[~large], merged[large] = small_part, large_part
+            out.append(merged)
+        return tuple(out)
     sq = np.sqrt(q)
-    z, w, (f0, f1) = moments(phi, sq, np.zeros_like(sq), 1, smooth)
+    z, w, (f0, f1) = moments(phi, sq, np.zeros_like(sq), 1, smooth, scaled=smooth[0] >= SMOOTH_NODES)
     with np.errstate(all="ignore"):
         f01 = np.where(f0 == 0.0, 0.0, f0 * f1)  # φ = 0 at a node where φ' is infinite (√relu at 0): no NaN
         out = (np.sum(w * f0 * f0, -1), np.sum(w * f01 * z, -1) / sq, np.sum(w * f1 * f1, -1))
@@ -154,6 +164,10 @@ def eoc(phi, sigma_b: float = 0.0, q0: float = 1.0, sigma_w2_range=(1e-2, 1e2)) 
         raise ConfigurationError(f"sigma_w2_range must be two numbers, got {sigma_w2_range!r}") from None
     if not (0 < lo < hi and math.isfinite(hi)):
         raise ConfigurationError(f"sigma_w2_range must satisfy 0 < lo < hi < inf, got {sigma_w2_range}")
+    found = _eoc_on_fixed_point_curve(phi, sb2, q0, lo, hi)
+    if found is not None:
+        w2, qs, chi, dq = found
+        return _eoc_result(phi, sb, q0, w2, qs, chi, dq)
     grid = np.geomspace(lo, hi, 400)
     q, chi1, _ = fixed_points(phi, grid, sb2, q0)
     ok = np.isfinite(chi1)
@@ -175,6 +189,50 @@ def eoc(phi, sigma_b: float = 0.0, q0: float = 1.0, sigma_w2_range=(1e-2, 1e2)) 
             f"{phi.display_name} at σ_b = {sb:g}: χ₁ crosses 1 only by jumping (at σ_w² ≈ {w2:.6g} the fixed point "
             f"q* reached from q0 = {q0:g} jumps, and χ₁ with it, to {chi:.6g}), so no σ_w gives χ₁ = 1: there is "
             "no edge of chaos here. Try another σ_b or q0.")
+    return _eoc_result(phi, sb, q0, w2, qs, chi, dq)
+
+
+def _eoc_on_fixed_point_curve(phi, sb2, q0, lo, hi):
+    """The EOC found along the curve of fixed points, without iterating the Q map: a q is the fixed point of
+    the layer with ``σ_w²(q) = (q − σ_b²)/E[φ(√q z)²]`` (solve Q(q) = q for σ_w²), where
+    ``χ₁(q) = (q − σ_b²)·E[φ'(√q z)²]/E[φ(√q z)²]`` (Poole et al. 2016, arXiv:1606.05340, §3). One quadrature over
+    :data:`Q_TABLE` brackets the crossings χ₁(q) = 1, Brent's method refines each in q, and a candidate is kept only
+    if iterating the Q map from q0 at its σ_w² reaches that q (:func:`fixed_points`, χ₁ within 1e-8 of 1): the
+    point the σ_w² scan of :func:`eoc` would find. ``(σ_w², q*, χ₁, Q'(q*))`` of the smallest such σ_w² in
+    [lo, hi], or None (σ_b = 0, no crossing, or only unreachable ones): the caller then scans σ_w², which also
+    explains a failure. Finer than that scan where the fixed points run away just after χ₁ = 1 (GELU at σ_b = 1:
+    χ₁ = 1 at σ_w² = 1.97670, q* = 82.4, and q diverges from σ_w² ≈ 1.99 on, between two of the scan's points)."""
+    if sb2 == 0.0:  # q* = 0 (where χ₁ = σ_w² φ'(0)²) is a limit, not on the table: left to the σ_w² scan
+        return None
+    q = Q_TABLE[Q_TABLE > sb2]
+    with np.errstate(all="ignore"):
+        m, _, e1 = _q_moments(phi, q)
+        h = (q - sb2) * e1 / m - 1.0
+    ok = np.isfinite(h) & (m > 0)
+    brackets = np.flatnonzero(ok[:-1] & ok[1:] & (h[:-1] * h[1:] <= 0))
+    if brackets.size == 0 or brackets.size > 16:
+        return None
+
+    def excess(v):
+        mv, _, ev = (float(x[0]) for x in _q_moments(phi, np.array([v])))
+        return (v - sb2) * ev / mv - 1.0
+
+    candidates = []
+    for j in brackets:
+        a, b = float(q[j]), float(q[j + 1])
+        qc = a if h[j] == 0 else optimize.brentq(excess, a, b, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=200)
+        w2 = (qc - sb2) / float(_q_moments(phi, np.array([qc]))[0][0])
+        if lo <= w2 <= hi:
+            candidates.append((w2, qc))
+    for w2, qc in sorted(candidates):
+        qs, chi, dq = (float(v[0]) for v in fixed_points(phi, [w2], sb2, q0))
+        if abs(chi - 1.0) <= 1e-8 and abs(qs - qc) <= 1e-9 * qc:
+            return w2, qs, chi, dq
+    return None
+
+
+def _eoc_result(phi, sb, q0, w2, qs, chi, dq):
+    sb2 = sb * sb
     xi_q = float(depth_scale(dq))
     return EOCResult(
         method="edge of chaos", activation=phi, sigma_w=math.sqrt(w2), sigma_b=sb, q_star=qs,

@@ -36,7 +36,16 @@ import numpy as np
 from scipy import optimize
 
 from ..activations import Activation
-from ..local_maps import COARSE, SMOOTH_NODES, dks_conditions, dks_conditions_from_values, rule, tat_conditions
+from ..jets import Lifted
+from ..local_maps import (
+    COARSE,
+    SMOOTH_NODES,
+    dks_conditions,
+    dks_conditions_from_values,
+    rule,
+    smooth_rule,
+    tat_conditions,
+)
 from .common import _LOCAL, _PATHS, _is_odd
 
 ROOT_TOL = 1e-12  # max |residual| of an accepted root
@@ -312,6 +321,39 @@ def _to_p(kind, raw):
     return p
 
 
+def _hybr_residual(phi: Activation, kind: str, targets: tuple[float, ...]):
+    """The residual at one of hybr's points x (dks's raw parameters): the same conditions as :func:`_residual`.
+    For DKS of a smooth φ the sums of :func:`~sigprop.local_maps.dks_conditions_from_values` are taken directly
+    on the fixed smooth rule: hybr calls this ~35 times a solve, one point at a time, where the batched path's
+    array bookkeeping costs more than the quadrature."""
+    nan = np.full(len(targets), np.nan)
+    if kind == "dks" and phi.smooth:
+        z, w = smooth_rule(*FINE)
+        t = np.asarray(targets, dtype=float)
+        # a registry φ's own (f, f', f'') rule, called as it is (hybr runs under np.errstate(all="ignore"))
+        values = phi.jet.rule if isinstance(phi.jet, Lifted) and not phi.is_transformed else phi.derivatives
+
+        def fun(x):
+            alpha = abs(float(x[0]))
+            if alpha == 0.0:
+                return nan
+            f0, f1 = values(alpha * z + float(x[1]))[:2]
+            if np.ndim(f1) == 0:  # a rule's constant derivative (e.g. 1 for x ↦ x)
+                f1 = np.full(z.shape, float(f1))
+            (q_slope, c_slope), _ = dks_conditions_from_values(z, w, alpha, f0, f1)
+            return np.array([q_slope, c_slope]) - t
+
+        return fun
+    residual = _residual(phi, kind, targets)
+
+    def fun(x):
+        if kind != "dks_leaky" and x[0] == 0.0:
+            return nan
+        return residual(_to_p(kind, x)[None])[0]
+
+    return fun
+
+
 def solve_dks_rule(phi: Activation, kind: str, targets: tuple[float, ...]):
     """The root dks returns (see the module docstring), or ``(None, reason)``."""
     key = (phi, kind, targets, "dks")
@@ -319,15 +361,11 @@ def solve_dks_rule(phi: Activation, kind: str, targets: tuple[float, ...]):
     if hit is not None:
         return hit
     residual = _residual(phi, kind, targets)
+    fun = _hybr_residual(phi, kind, targets)
     rejected = 0
     for raw in _dks_starts(kind):
         if kind != "dks_leaky" and raw[0] == 0.0:
             continue  # α = 0: a constant activation
-
-        def fun(x):
-            if kind != "dks_leaky" and x[0] == 0.0:
-                return np.full(len(targets), np.nan)
-            return residual(_to_p(kind, x)[None])[0]
 
         with np.errstate(all="ignore"):
             sol = optimize.root(fun, raw, method="hybr")
