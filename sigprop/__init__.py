@@ -7,7 +7,7 @@ Everything is computed in float64: sigprop enables JAX's 64-bit mode only *insid
 (``with jax.enable_x64(True)``), so importing it never changes the dtypes of your own JAX code.
 
 JAX is imported only when a computation needs it (a deep network used again, whose fold is then compiled in the
-background; activations given only as JAX callables; q_map_slope; a JAX input; training; PEP 562 module
+background; activations given only as JAX callables; a JAX input; training; PEP 562 module
 attributes): ``import sigprop``, the shaping methods (``dks``, ``tat``, ``eoc``, ``standard``,
 ``looks_linear``), per-layer maps, networks of any depth on first use, their NTK and the phase diagram run on
 NumPy and SciPy alone.

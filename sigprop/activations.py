@@ -206,8 +206,15 @@ class Activation:
         a, b = self.transform[:2]
         return tuple((k - b) / a for k in self.kinks)
 
-    def kernel(self, q_max: float = 1.0) -> DualKernel:
-        """The dual kernel used for variances up to ``q_max`` (closed form, else a Mehler series)."""
+    def kernel(self, q_max: float = 1.0, series: bool = True) -> DualKernel:
+        """The dual kernel used for variances up to ``q_max`` (closed form, else a Mehler series).
+
+        ``series=False``: a kernel for the moments only (E[φ²], E[φ], E[φ'²], E[φ''²] and the slopes in q, at any
+        variance): the closed form, or a Mehler kernel without a series whose moments come from NumPy quadrature
+        (no order is chosen and no variance is refused; its cross terms are unavailable). A φ without a NumPy jet
+        (a JAX callable) gets its series kernel for ``q_max``, whose rule is sized for that variance."""
+        if not series and self.jet is not None and not (self.has_closed_form and self.closed_form.has_slopes()):
+            return _mehler_kernel(self, _k.MOMENTS_ONLY)  # (also a registered closed form without the q-slopes)
         if self.has_closed_form:
             a, _, g, d = self.transform
             if self.transform == (1.0, 0.0, 1.0, 0.0):
@@ -306,11 +313,6 @@ def _check_resolved(act: Activation, q: float) -> None:
             "than 1e-10. The "
             "pre-activation variance is too large for this activation: use a smaller σ_w or σ_b, a smaller input "
             "q, or a normalised or shaped activation.")
-
-
-#: the largest relative mass a smooth φ's 1,024-term Mehler series may miss (beyond it the kernel is refused:
-#: E[φ²] is then off by ~10× this; at 1e-12 every map stays within ~1e-11)
-SERIES_SHORTFALL_MAX = 1e-12
 
 
 #: the largest relative mass a smooth φ's 1,024-term Mehler series may miss (beyond it the kernel is refused:

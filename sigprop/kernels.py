@@ -10,11 +10,17 @@ A *dual kernel* answers, for ``u, v ~ N(0, q)`` with correlation ``c`` (and ``d 
 ``dot_cross(q, c)``         ``E[φ'(u) φ'(v)]``  (so ``∂ cross / ∂c = q · dot_cross``, Price's theorem)
 ``dot_second_moment(q)``    ``E[φ'(u)²]``
 ``ddot_second_moment(q)``   ``E[φ''(u)²]``  (``inf`` when φ' jumps)
+``second_moment_slope(q)``  ``d/dq E[φ(u)²] = E[φ(u) φ'(u) u]/q`` (the Q map's slope, Q'(q) = σ_w² × this)
+``mean_slope(q)``           ``d/dq E[φ(u)] = E[φ'(u) u]/(2q)``
 ==========================  =======================================================
 
-All methods are JAX-traceable, take a scalar ``q`` and broadcast over ``c``/``d``. Closed forms are used
-where they exist; otherwise :class:`MehlerKernel` uses ``E[φ(u)φ(v)] = Σ_k a_k² c^k`` with Hermite
-coefficients ``a_k`` from Gaussian quadrature. Closed-form sources: ReLU family — Cho & Saul (2009),
+These kernel objects are the one place a layer's Gaussian expectations come from: the network folds, the
+per-layer maps, the Edge of Chaos, its fixed points and the phase diagram all ask them. All methods are
+JAX-traceable, take ``q`` (a scalar; the moments also an array of variances in NumPy) and broadcast over
+``c``/``d``. Closed forms are used where they exist; otherwise :class:`MehlerKernel` uses
+``E[φ(u)φ(v)] = Σ_k a_k² c^k`` with Hermite coefficients ``a_k`` from Gaussian quadrature, and takes its
+moments in NumPy from :func:`sigprop.local_maps.variance_moments` (the quadrature the shaping conditions
+use). Closed-form sources: ReLU family — Cho & Saul (2009),
 arc-cosine kernels; erf — Williams (1997); GELU — derived by Gaussian integration by parts
 (Tsuchida et al. 2021 give the same kernel); sin — elementary.
 """
@@ -29,7 +35,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from . import jets
+from . import jets, local_maps
 from ._jax_cache import configure as _configure_jax_cache
 from ._lazy import Lazy
 from .quadrature import (
@@ -201,6 +207,28 @@ class DualKernel:
     def dot_second_moment(self, q):
         return self.dot_cross(q, _ns(q).ones(()))
 
+    def second_moment_slope(self, q):
+        """d/dq E[φ(√q z)²]: a closed form's own (a kernel that lacks it is read by quadrature instead, see
+        :meth:`sigprop.activations.Activation.kernel` with ``series=False``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no second_moment_slope")
+
+    def mean_slope(self, q):
+        """d/dq E[φ(√q z)] (see :meth:`second_moment_slope`)."""
+        raise NotImplementedError(f"{type(self).__name__} has no mean_slope")
+
+    @classmethod
+    def has_slopes(cls) -> bool:
+        """Whether this kernel gives the q-slopes of its moments (every built-in kernel does)."""
+        return (cls.second_moment_slope is not DualKernel.second_moment_slope
+                and cls.mean_slope is not DualKernel.mean_slope)
+
+    def moments(self, q) -> dict:
+        """Every moment at once, for an array of variances (NumPy): ``second``, ``mean``, ``dot``, ``ddot``,
+        ``second_slope``, ``mean_slope`` (the methods above; one quadrature pass for a Mehler kernel)."""
+        return {"second": self.second_moment(q), "mean": self.mean(q), "dot": self.dot_second_moment(q),
+                "ddot": self.ddot_second_moment(q), "second_slope": self.second_moment_slope(q),
+                "mean_slope": self.mean_slope(q)}
+
 
 def _as_float(xp, x):
     return xp.asarray(x, dtype=float)
@@ -235,6 +263,13 @@ class ABReluKernel(DualKernel):
 
     def mean(self, q):
         return _ns(q).sqrt(q) * (self.b - self.a) / math.sqrt(2 * math.pi)
+
+    def second_moment_slope(self, q):
+        return (self.a**2 + self.b**2) / 2 + 0.0 * q
+
+    def mean_slope(self, q):
+        with np.errstate(divide="ignore"):
+            return (self.b - self.a) / (2 * _ns(q).sqrt(2 * math.pi * q))
 
     def gap(self, q, d):
         d = _as_float(_ns(q, d, self.a), d)
@@ -283,6 +318,12 @@ class ErfKernel(SmoothClosedForm):
     def mean(self, q):
         return 0.0 * q
 
+    def second_moment_slope(self, q):
+        return 4 / (math.pi * (1 + 2 * q) * _ns(q).sqrt(1 + 4 * q))
+
+    def mean_slope(self, q):
+        return 0.0 * q
+
     def cross(self, q, c):
         return 2 / math.pi * _ns(q, c).arcsin(2 * q * c / (1 + 2 * q))
 
@@ -307,10 +348,33 @@ class GeluKernel(SmoothClosedForm):
             2 * math.pi * xp.sqrt(s**2 - p**2))
 
     def second_moment(self, q):
-        return self._k(q, q)
+        """``_k(q, q)`` simplified (q² + q²(1 − q)/(1 + q) = 2q²/(1 + q): no cancellation at large q):
+        ``q/4 + q·A/(2π) + q²/(π(1 + q)√(1 + 2q))`` with ``A = arcsin(q/(1 + q)) = arctan(q/√(1 + 2q))`` (the
+        arctan keeps A accurate where q/(1 + q) rounds near 1)."""
+        xp = _ns(q)
+        r = xp.sqrt(1 + 2 * q)
+        return q / 4 + q * xp.arctan(q / r) / (2 * math.pi) + q * q / (math.pi * (1 + q) * r)
+
+    def dot_second_moment(self, q):
+        """``dot_cross(q, 1)`` simplified (its last three terms over (1 + q)(1 + 2q)^{3/2} sum to q(3 + 5q); taken
+        apart they cancel at large q): ``1/4 + A/(2π) + q(3 + 5q)/(2π(1 + q)(1 + 2q)^{3/2})``, A as above."""
+        xp = _ns(q)
+        return 0.25 + xp.arctan(q / xp.sqrt(1 + 2 * q)) / (2 * math.pi) + q * (3 + 5 * q) / (
+            2 * math.pi * (1 + q) * (1 + 2 * q) ** 1.5)
 
     def mean(self, q):
         return q / _ns(q).sqrt(2 * math.pi * (1 + q))
+
+    def second_moment_slope(self, q):
+        """d/dq of ``E[φ²] = q/4 + q·A/(2π) + q²/(π(1 + q)√(1 + 2q))``, A = arctan(q/√(1 + 2q)) (``_k(q, q)``),
+        with ``dA/dq = 1/((1 + q)√(1 + 2q))``."""
+        xp = _ns(q)
+        r = xp.sqrt(1 + 2 * q)
+        return (0.25 + xp.arctan(q / xp.sqrt(1 + 2 * q)) / (2 * math.pi) + q / (2 * math.pi * (1 + q) * r)
+                + q * (2 + 4 * q + q * q) / (math.pi * (1 + q) ** 2 * r**3))
+
+    def mean_slope(self, q):
+        return (2 + q) / (2 * math.sqrt(2 * math.pi) * (1 + q) ** 1.5)
 
     def cross(self, q, c):
         return self._k(q, q * _as_float(_ns(q, c), c))
@@ -386,6 +450,12 @@ class SinKernel(SmoothClosedForm):
     def ddot_second_moment(self, q):
         return self.second_moment(q)
 
+    def second_moment_slope(self, q):
+        return _ns(q).exp(-2 * q)
+
+    def mean_slope(self, q):
+        return 0.0 * q
+
 
 @pytree("base", "alpha", "gamma", "delta")
 @dataclass(frozen=True)
@@ -420,6 +490,14 @@ class AffineKernel(DualKernel):
     def mean(self, q):
         return self.gamma * (self.base.mean(self._q(q)) + self.delta)
 
+    def second_moment_slope(self, q):
+        qa = self._q(q)
+        return self.gamma**2 * self.alpha**2 * (self.base.second_moment_slope(qa)
+                                                + 2 * self.delta * self.base.mean_slope(qa))
+
+    def mean_slope(self, q):
+        return self.gamma * self.alpha**2 * self.base.mean_slope(self._q(q))
+
     def cross(self, q, c):
         qa = self._q(q)
         return self.gamma**2 * (self.base.cross(qa, c) + 2 * self.delta * self.base.mean(qa) + self.delta**2)
@@ -444,6 +522,8 @@ _SERIES_FLOOR = 1e-18
 #: Orders tried for the Mehler series; the smallest whose tail is below 1e-16 of E[φ²] is used.
 MEHLER_ORDERS = (16, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 512, 768, 1024)
 _UNKNOWN_KINK_PIECES = 64
+#: the order of a Mehler kernel built for its moments only (``Activation.kernel(series=False)``)
+MOMENTS_ONLY = 0
 
 
 class MehlerKernel(DualKernel):
@@ -560,6 +640,8 @@ class MehlerKernel(DualKernel):
 
     def series(self, q):
         """``(b, tail)``: squared coefficients and the tail model ``(p_even, p_odd, m)`` (zero for smooth φ)."""
+        if self.order == MOMENTS_ONLY:
+            raise RuntimeError("a moments-only Mehler kernel has no series: use Activation.kernel(q_max)")
         xp = self._xp(q)
         a, second = self.coefficients(q)
         b = a * a
@@ -585,19 +667,50 @@ class MehlerKernel(DualKernel):
         z, w = self._nodes(q)
         return xp.sum(w * f(xp.sqrt(q) * z))
 
+    def moments(self, q) -> dict:
+        """In NumPy: all six moments from one pass of :func:`sigprop.local_maps.variance_moments` (the last scalar
+        variance's kept, as a layer asks for E[φ²] and E[φ'²] at the same q)."""
+        key = float(q) if np.ndim(q) == 0 else None
+        last = self.__dict__.get("_last_moments")
+        if key is not None and last is not None and last[0] == key:
+            return last[1]
+        kinks = () if self.smooth else (None if self.kinks is None else
+                                        tuple(self.transform[0] * k + self.transform[1] for k in self.kinks))
+        out = local_maps.variance_moments(self._jet_derivatives, kinks, q, self.transform)
+        if not self.smooth:
+            out["ddot"] = _INF + 0.0 * out["ddot"]
+        if key is not None:
+            self.__dict__["_last_moments"] = (key, out)
+        return out
+
+    def _moment(self, name, q, f):
+        """A moment at variance q: in NumPy from :meth:`moments`, in JAX ``E[f(√q z)]`` on the kernel's own rule."""
+        if self._xp(q) is not np:
+            return self._expect(q, f)
+        return self.moments(q)[name]
+
+    def _jet_derivatives(self, x):
+        return jets.derivatives(self.jet, x)
+
     def second_moment(self, q):
-        return self._expect(q, lambda x: self.fn(x) ** 2)
+        return self._moment("second", q, lambda x: self.fn(x) ** 2)
 
     def mean(self, q):
-        return self._expect(q, self.fn)
+        return self._moment("mean", q, self.fn)
 
     def dot_second_moment(self, q):
-        return self._expect(q, lambda x: self.d1(x) ** 2)
+        return self._moment("dot", q, lambda x: self.d1(x) ** 2)
 
     def ddot_second_moment(self, q):
         if not self.smooth:
             return _INF + 0.0 * q
-        return self._expect(q, lambda x: self.d2(x) ** 2)
+        return self._moment("ddot", q, lambda x: self.d2(x) ** 2)
+
+    def second_moment_slope(self, q):
+        return self._moment("second_slope", q, lambda x: self.fn(x) * self.d1(x) * x / q)
+
+    def mean_slope(self, q):
+        return self._moment("mean_slope", q, lambda x: self.d1(x) * x / (2 * q))
 
     def gap(self, q, d):
         return series_gap(*self.series(q), d)

@@ -109,14 +109,48 @@ def moments(phi, alpha, beta, order: int = 1, smooth=(SMOOTH_NODES, 10), scaled:
 
     ``phi`` is an :class:`~sigprop.activations.Activation` (its own transform is applied first); ``scaled``: see
     :func:`rule`."""
+    return values(phi.derivatives, _kinks(phi), alpha, beta, order, smooth, scaled)
+
+
+def values(derivatives, kinks, alpha, beta, order: int = 1, smooth=(SMOOTH_NODES, 10), scaled: bool = False):
+    """:func:`moments` of a function given by its NumPy ``derivatives(x) -> (f, f', f'')`` and its ``kinks``
+    (x positions; ``()`` smooth, ``None`` unknown): the one place where Gaussian expectations of an activation
+    are taken by quadrature in NumPy (the shaping conditions here, the Edge of Chaos and the moments of the
+    dual kernels without a closed form, :class:`sigprop.kernels.MehlerKernel`)."""
     alpha, beta = np.broadcast_arrays(np.asarray(alpha, dtype=float), np.asarray(beta, dtype=float))
-    kinks = _kinks(phi)
     if kinks == () and not (scaled and np.any(alpha > 1.0)):  # one rule for every (α, β): left unbroadcast
         z, w = smooth_rule(*smooth)
     else:
         z, w = rule(kinks, alpha, beta, smooth, scaled)
-    f0, f1, f2 = phi.derivatives(alpha[..., None] * z + beta[..., None])
+    f0, f1, f2 = derivatives(alpha[..., None] * z + beta[..., None])
     return z, w, (f0, f1, f2)[: order + 1]
+
+
+def variance_moments(derivatives, kinks, q, transform=(1.0, 0.0, 1.0, 0.0)) -> dict[str, np.ndarray]:
+    """Moments of ``φ̂(x) = γ(f(αx + β) + δ)`` at ``x = √q z``, z ~ N(0, 1), for an array of variances q > 0, on
+    the rule resolved at every scale (``scaled``): ``E[φ̂²]``, ``E[φ̂]``, ``E[φ̂'²]``, ``E[φ̂''²]`` and the q-slopes
+    ``d/dq E[φ̂²] = E[φ̂ φ̂' z]/√q``, ``d/dq E[φ̂] = E[φ̂' z]/(2√q)`` (differentiation under the integral;
+    Poole et al. 2016, arXiv:1606.05340, Eq. 3). Where φ̂ = 0 at a node where φ̂' is infinite (√relu at 0) the
+    product φ̂ φ̂' counts as 0."""
+    alpha, beta, gamma, delta = transform
+    q = np.asarray(q, dtype=float)
+    large = alpha * np.sqrt(q) > 1.0
+    if kinks == () and q.ndim and large.any() and not large.all():  # the resolved rule only where it is needed
+        parts = [variance_moments(derivatives, kinks, q[~large], transform),
+                 variance_moments(derivatives, kinks, q[large], transform)]
+        out = {}
+        for name in parts[0]:
+            out[name] = np.empty(q.shape)
+            out[name][~large], out[name][large] = parts[0][name], parts[1][name]
+        return out
+    sq = np.sqrt(q)
+    with np.errstate(all="ignore"):
+        z, w, (f0, f1, f2) = values(derivatives, kinks, alpha * sq, beta, 2, scaled=True)
+        f0, f1, f2 = gamma * (f0 + delta), gamma * alpha * f1, gamma * alpha * alpha * f2
+        f01 = np.where(f0 == 0.0, 0.0, f0 * f1)
+        return {"second": np.sum(w * f0 * f0, -1), "mean": np.sum(w * f0, -1), "dot": np.sum(w * f1 * f1, -1),
+                "ddot": np.sum(w * f2 * f2, -1), "second_slope": np.sum(w * f01 * z, -1) / sq,
+                "mean_slope": np.sum(w * f1 * z, -1) / (2 * sq)}
 
 
 def _kinks(phi):

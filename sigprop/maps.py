@@ -10,8 +10,8 @@ For inputs with pre-activation variance q and correlation c (``u, v ~ N(0, q)``,
 
 All functions take NumPy-compatible input, broadcast over ``c``/``q``, compute in float64 and return float64
 NumPy arrays (or floats for scalar input). They evaluate the dual kernel in NumPy (closed forms, and Mehler
-series of activations with a NumPy jet: no JAX import, no compile); only ``q_map_slope`` (autodiff) and
-activations without a jet use jitted JAX.
+series of activations with a NumPy jet: no JAX import, no compile); only activations without a jet use
+jitted JAX.
 """
 
 from __future__ import annotations
@@ -105,6 +105,10 @@ def _q_fn(kern, q, sw2, sb2):
     return sw2 * kern.second_moment(q) + sb2
 
 
+def _q_slope_fn(kern, q, sw2):
+    return sw2 * kern.second_moment_slope(q)
+
+
 def _one_minus_c_fn(kern, d, q, sw2, sb2):
     return sw2 * kern.gap(q, d) / (sw2 * kern.second_moment(q) + sb2)
 
@@ -126,7 +130,7 @@ def _jitted():
     enable_jax()
     return SimpleNamespace(
         q=jax.jit(lambda kern, q, sw2, sb2: sw2 * jax.vmap(kern.second_moment)(q) + sb2),
-        q_slope=jax.jit(lambda kern, q, sw2: sw2 * jax.vmap(jax.grad(kern.second_moment))(q)),
+        q_slope=jax.jit(lambda kern, q, sw2: sw2 * jax.vmap(kern.second_moment_slope)(q)),
         one_minus_c=jax.jit(_one_minus_c_fn),
         c_slope=jax.jit(_c_slope_fn),
         c_curvature=jax.jit(_c_curvature_fn),
@@ -137,8 +141,9 @@ def _evaluate(name: str, kern, *args):
     """A layer map: in NumPy when the kernel allows (float64 throughout), else jitted JAX in 64-bit mode."""
     if kern.numpy_ok:
         with np.errstate(all="ignore"):
-            if name == "q":  # one variance at a time (a Mehler series' rule depends on q)
-                return np.array([float(_q_fn(kern, float(v), *args[1:])) for v in np.ravel(args[0])])
+            if name in ("q", "q_slope"):  # one variance at a time (a Mehler series' rule depends on q)
+                fn = _q_fn if name == "q" else _q_slope_fn
+                return np.array([float(fn(kern, float(v), *args[1:])) for v in np.ravel(args[0])])
             return np.asarray({"one_minus_c": _one_minus_c_fn, "c_slope": _c_slope_fn,
                                "c_curvature": _c_curvature_fn}[name](kern, *args), dtype=float)
     import jax.numpy as jnp
@@ -164,17 +169,14 @@ def _layer_output_variance(phi: Activation, kern, q: float, sw2: float, sb2: flo
 def q_map(phi, q, sigma_w: float = 1.0, sigma_b: float = 0.0):
     """Q(q) = σ_w² E[φ(√q z)²] + σ_b², vectorised over q."""
     phi, q, sw2, sb2 = _prepare(phi, q, sigma_w, sigma_b)
-    out = _evaluate("q", phi.kernel(float(q.max())), np.ravel(q), sw2, sb2).reshape(q.shape)
+    out = _evaluate("q", phi.kernel(float(q.max()), series=False), np.ravel(q), sw2, sb2).reshape(q.shape)
     return _out(check_finite("Q map", out, phi.display_name))
 
 
 def q_map_slope(phi, q, sigma_w: float = 1.0, sigma_b: float = 0.0):
     """Q'(q) = σ_w² d/dq E[φ(√q z)²], vectorised over q."""
     phi, q, sw2, _ = _prepare(phi, q, sigma_w, sigma_b)
-    import jax.numpy as jnp
-
-    with x64():
-        out = np.asarray(_jitted().q_slope(phi.kernel(float(q.max())), jnp.ravel(q), sw2)).reshape(q.shape)
+    out = _evaluate("q_slope", phi.kernel(float(q.max()), series=False), np.ravel(q), sw2).reshape(q.shape)
     return _out(check_finite("Q'(q)", out, phi.display_name))
 
 

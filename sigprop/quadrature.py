@@ -44,7 +44,8 @@ def gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
     recurrence (error ~4e-16 at n = 1,120; once per n, cached)."""
     x, w = roots_legendre(n)
     if n > 100:
-        x = x - _legendre(n, x)[0] / _legendre(n, x)[1]
+        p, dp = _legendre(n, x)
+        x = x - p / dp
         dp = _legendre(n, x)[1]
         w = 2.0 / ((1.0 - x * x) * dp * dp)
     x.setflags(write=False)

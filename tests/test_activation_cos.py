@@ -54,3 +54,13 @@ def test_cos_network_and_dks():
     res = sp.dks("cos", depth=20)
     got = sp.mlp(res.activation, 20).c_slope_at_1()
     assert got == pytest.approx(1.5, rel=1e-9)  # C_f'(1) = ζ, through the network's closed-form kernel
+
+
+@pytest.mark.parametrize("q", [0.3, 1.0, 4.0])
+def test_cos_q_slope_matches_quadrature(q):
+    # Q'(q) = σ_w² d/dq E[cos²(√q z)] = σ_w² E[φ φ' z]/√q (differentiation under the integral), by quad
+    sw = 1.3
+    s = math.sqrt(q)
+    want = integrate.quad(lambda z: -math.cos(s * z) * math.sin(s * z) * z * math.exp(-z * z / 2)
+                          / math.sqrt(2 * math.pi), -40, 40, epsabs=1e-15, epsrel=1e-13, limit=400)[0] / s
+    assert sp.q_map_slope("cos", q, sw) == pytest.approx(sw**2 * want, rel=1e-11)

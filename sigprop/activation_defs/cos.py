@@ -4,7 +4,8 @@ For u, v ~ N(0, q) with correlation c (elementary: cos u cos v = ½[cos(u − v)
 E[cos(a·g)] = e^{−a²/2} for g ~ N(0, 1)):
 
     E[cos u cos v] = e^{−q} cosh(q c),    E[sin u sin v] = e^{−q} sinh(q c) = E[φ'(u) φ'(v)],
-    E[φ''(u)²] = E[cos² u] = (1 + e^{−2q})/2,    E[cos u] = e^{−q/2}.
+    E[φ''(u)²] = E[cos² u] = (1 + e^{−2q})/2,    E[cos u] = e^{−q/2},
+    and their slopes in q: d/dq E[cos² u] = −e^{−2q},    d/dq E[cos u] = −e^{−q/2}/2.
 
 Neural-tangents has the same closed form (its ``Cos`` layer); dks added cos to its activations in 2024.
 """
@@ -61,6 +62,12 @@ def kernel():
 
         def ddot_second_moment(self, q):
             return self.second_moment(q)
+
+        def second_moment_slope(self, q):
+            return -_ns(q).exp(-2.0 * q)
+
+        def mean_slope(self, q):
+            return -_ns(q).exp(-q / 2.0) / 2.0
 
     return CosKernel()
 

@@ -32,28 +32,27 @@ _NEWTON = 8
 
 
 def _q_moments(phi, q, smooth=(SMOOTH_NODES, 10), hermite: int = 0):
-    """``E[φ(√q z)²]``, its q-derivative ``E[φ φ' z]/√q`` and ``E[φ'(√q z)²]``, for an array of q; with
-    ``hermite = K`` also the Hermite coefficients ``a_k = E[φ(√q z) He_k(z)/√k!]``, k < K (last axis)."""
+    """``E[φ(√q z)²]``, its q-derivative ``E[φ φ' z]/√q`` and ``E[φ'(√q z)²]``, for an array of q, from φ's dual
+    kernel (:meth:`~sigprop.activations.Activation.kernel`, moments only: the closed form where φ has one, else
+    the quadrature of :func:`sigprop.local_maps.variance_moments`). With ``hermite = K`` (the phase diagram's
+    c*) also the Hermite coefficients ``a_k = E[φ(√q z) He_k(z)/√k!]``, k < K (last axis), by quadrature on
+    the rule ``smooth``."""
     q = np.asarray(q, dtype=float)
-    large = q > 1.0
-    if smooth[0] >= SMOOTH_NODES and phi.smooth and large.any() and not large.all():
-        # large q on the rule resolved in x (local_maps.rule, scaled), the rest on the cheaper unit panels
-        parts = [_q_moments(phi, q[~large], smooth, hermite), _q_moments(phi, q[large], smooth, hermite)]
-        out = []
-        for small_part, large_part in zip(*parts):
-            merged = np.empty(q.shape + small_part.shape[1:])
-            merged[~large], merged[large] = small_part, large_part
-            out.append(merged)
-        return tuple(out)
-    sq = np.sqrt(q)
-    z, w, (f0, f1) = moments(phi, sq, np.zeros_like(sq), 1, smooth, scaled=smooth[0] >= SMOOTH_NODES)
     with np.errstate(all="ignore"):
-        f01 = np.where(f0 == 0.0, 0.0, f0 * f1)  # φ = 0 at a node where φ' is infinite (√relu at 0): no NaN
-        out = (np.sum(w * f0 * f0, -1), np.sum(w * f01 * z, -1) / sq, np.sum(w * f1 * f1, -1))
-        if hermite:
-            a = np.einsum("...n,k...n->...k", scaled_weights(z, w, xp=np) * f0, hermite_functions(z, hermite, xp=np))
-            out += (a,)
+        m = phi.kernel(series=False).moments(q)
+        out = tuple(np.broadcast_to(np.asarray(m[k], dtype=float), q.shape).copy()
+                    for k in ("second", "second_slope", "dot"))
+    if hermite:
+        out += (_hermite_coefficients(phi, q, smooth, hermite),)
     return out
+
+
+def _hermite_coefficients(phi, q, smooth, order):
+    """``a_k = E[φ(√q z) He_k(z)/√k!]`` (k < order, last axis) for an array of q, by quadrature on ``smooth``."""
+    sq = np.sqrt(np.asarray(q, dtype=float))
+    z, w, (f0,) = moments(phi, sq, np.zeros_like(sq), 0, smooth)
+    with np.errstate(all="ignore"):
+        return np.einsum("...n,k...n->...k", scaled_weights(z, w, xp=np) * f0, hermite_functions(z, order, xp=np))
 
 
 @lru_cache(maxsize=128)

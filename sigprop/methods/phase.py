@@ -2,8 +2,9 @@
 2016, arXiv:1606.05340; Schoenholz et al. 2017, arXiv:1611.01232).
 
 q* and χ₁ come from the same bracketing and Newton steps as the Edge of Chaos (:func:`sigprop.methods.eoc.
-fixed_points`). Grids up to ``EXACT_POINTS`` points use the quadrature at every point; larger ones interpolate
-the moments E[φ(√q z)²], its q-derivative, E[φ'(√q z)²] and the first 32 Hermite coefficients of φ(√q z),
+fixed_points`), on the moments of φ's dual kernel (the networks' kernel objects). Grids up to ``EXACT_POINTS``
+points evaluate them at every point; larger ones interpolate the moments E[φ(√q z)²], its q-derivative,
+E[φ'(√q z)²] and the first 32 Hermite coefficients of φ(√q z),
 tabulated once per activation on a log-q grid and joined by cubic splines in log q (relative error ~1e-8:
 display accuracy). c* (chaotic phase) solves C(c) = c for the Mehler series
 C(c) = (σ_w² Σ_k a_k² c^k + σ_b²)/q* (k < 32, the remaining mass E[φ²] − Σ a_k² put on degree 32, so C(1) = 1).
@@ -21,7 +22,7 @@ from scipy.interpolate import CubicSpline
 from ..activations import Activation
 from ..errors import ConfigurationError
 from .common import _as_activation, _finite, _is_homogeneous
-from .eoc import Q_CEIL, Q_FLOOR, _q_moments, depth_scale, fixed_points
+from .eoc import Q_CEIL, Q_FLOOR, _hermite_coefficients, _q_moments, depth_scale, fixed_points
 
 #: smooth rule for the phase diagram (display): 8 nodes per unit panel on [−8, 8]
 _RULE = (8, 8)
@@ -31,28 +32,34 @@ EXACT_POINTS = 5000
 _TABLE_POINTS = 2401
 
 
-def _exact_moments(phi, q):
-    """(E[φ²], dE[φ²]/dq, E[φ'²], a_k (k < 32)) of φ(√q z) for an array of q, by quadrature (display rule)."""
-    return _q_moments(phi, q, _RULE, _HERMITE_ORDER)
+def _exact_coefficients(phi, q):
+    """The first 32 Hermite coefficients of φ(√q z) for an array of q, by quadrature (display rule)."""
+    return _hermite_coefficients(phi, q, _RULE, _HERMITE_ORDER)
 
 
 @lru_cache(maxsize=16)
 def _splines(phi):
-    """Cubic splines in log q of the moments of φ(√q z) (columns: E[φ²], d/dq, E[φ'²], a_0 … a_31)."""
+    """Cubic splines in log q of the moments of φ(√q z) (E[φ²], d/dq, E[φ'²], from φ's dual kernel) and of its
+    first 32 Hermite coefficients: two splines, as the fixed-point iteration needs only the first."""
     u = np.linspace(math.log(Q_FLOOR), math.log(Q_CEIL), _TABLE_POINTS)
-    cols = [np.concatenate([np.stack(part[:3], -1), part[3]], -1)
-            for part in (_exact_moments(phi, np.exp(chunk)) for chunk in np.array_split(u, 8))]
-    return CubicSpline(u, np.concatenate(cols), axis=0)
+    chunks = [np.exp(chunk) for chunk in np.array_split(u, 8)]
+    moments = np.concatenate([np.stack(_q_moments(phi, q), -1) for q in chunks])
+    coefficients = np.concatenate([_exact_coefficients(phi, q) for q in chunks])
+    return CubicSpline(u, moments, axis=0), CubicSpline(u, coefficients, axis=0)
 
 
 def _splined(phi):
-    spline = _splines(phi)
+    """(moments(q), coefficients(q)) read from :func:`_splines`."""
+    moments, coefficients = _splines(phi)
 
-    def at(q):
-        table = spline(np.log(np.clip(np.asarray(q, dtype=float), Q_FLOOR, Q_CEIL)))
-        return table[..., 0], table[..., 1], table[..., 2], table[..., 3:]
+    def log_q(q):
+        return np.log(np.clip(np.asarray(q, dtype=float), Q_FLOOR, Q_CEIL))
 
-    return at
+    def moments_at(q):
+        table = moments(log_q(q))
+        return table[..., 0], table[..., 1], table[..., 2]
+
+    return moments_at, lambda q: coefficients(log_q(q))
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,8 +105,10 @@ def phase_diagram(phi, sigma_w2, sigma_b2, q0: float = 1.0) -> PhaseDiagram:
     """χ₁, q*, c*, ξ_c (and ξ_q) on the (σ_w², σ_b²) grid (Poole et al. 2016, Schoenholz et al. 2017). q* is
     reached by iterating the Q map from the input variance ``q0``.
 
-    Accuracy: the quadrature rule has 8 nodes per unit panel (error ~1e-13 at q* ≈ 1, ~1e-6 at q* ≈ 10, where
-    φ(√q z) is step-like); grids over ``EXACT_POINTS`` points add the splines' ~1e-8 (display)."""
+    Accuracy: q*, χ₁ and ξ_q come from φ's dual kernel (closed form, or quadrature resolved at every q: ≤ 5e-12
+    relative); c* and C'(c*) from 32 Hermite coefficients on a display rule of 8 nodes per unit panel (error
+    ~1e-13 at q* ≈ 1, ~1e-6 at q* ≈ 10, where φ(√q z) is step-like); grids over ``EXACT_POINTS`` points add the
+    splines' ~1e-8 (display)."""
     phi = _as_activation(phi)
     w2 = np.atleast_1d(np.asarray(sigma_w2, dtype=float))
     b2 = np.atleast_1d(np.asarray(sigma_b2, dtype=float))
@@ -111,17 +120,20 @@ def phase_diagram(phi, sigma_w2, sigma_b2, q0: float = 1.0) -> PhaseDiagram:
     W, B = np.meshgrid(w2, b2)
     sw2, sb2 = W.ravel(), B.ravel()
     if sw2.size <= EXACT_POINTS:
-        def all_moments(q):
-            return _exact_moments(phi, q)
+        def moments_at(q):
+            return _q_moments(phi, q)
+
+        def coefficients_at(q):
+            return _exact_coefficients(phi, q)
     else:
-        all_moments = _splined(phi)
-    q, chi1, dq = fixed_points(phi, sw2, sb2, q0, q_moments=lambda v: all_moments(v)[:3])
+        moments_at, coefficients_at = _splined(phi)
+    q, chi1, dq = fixed_points(phi, sw2, sb2, q0, q_moments=moments_at)
     c_star, chi_c = np.ones_like(q), chi1.copy()
     chaotic = np.isfinite(q) & (chi1 > 1.0 + 1e-12)  # (within 1e-12 of 1: the EOC, c* = 1)
     if chaotic.any():
         qc = np.clip(q[chaotic], 1e-12, Q_CEIL)
-        second, _, _, a = all_moments(qc)
-        c_star[chaotic], chi_c[chaotic] = _c_star(sw2[chaotic], sb2[chaotic], qc, second, a)
+        second = moments_at(qc)[0]
+        c_star[chaotic], chi_c[chaotic] = _c_star(sw2[chaotic], sb2[chaotic], qc, second, coefficients_at(qc))
     fin = np.isfinite(q)
     # No exponential depth scale (ξ_c = ∞) where σ_b = 0 and q* = 0 (q decays to 0 and the C map tends to its
     # q → 0 limit: the identity of φ's linear part, or the ReLU family's q-free arc-cosine map, C'(1) = 1), and
