@@ -146,11 +146,20 @@ def variance_moments(derivatives, kinks, q, transform=(1.0, 0.0, 1.0, 0.0)) -> d
     sq = np.sqrt(q)
     with np.errstate(all="ignore"):
         z, w, (f0, f1, f2) = values(derivatives, kinks, alpha * sq, beta, 2, scaled=True)
-        f0, f1, f2 = gamma * (f0 + delta), gamma * alpha * f1, gamma * alpha * alpha * f2
-        f01 = np.where(f0 == 0.0, 0.0, f0 * f1)
-        return {"second": np.sum(w * f0 * f0, -1), "mean": np.sum(w * f0, -1), "dot": np.sum(w * f1 * f1, -1),
-                "ddot": np.sum(w * f2 * f2, -1), "second_slope": np.sum(w * f01 * z, -1) / sq,
-                "mean_slope": np.sum(w * f1 * z, -1) / (2 * sq)}
+        if transform != (1.0, 0.0, 1.0, 0.0):
+            f0, f1, f2 = gamma * (f0 + delta), gamma * alpha * f1, gamma * alpha * alpha * f2
+        f01 = f0 * f1
+        if not np.all(np.isfinite(f01)):
+            f01 = np.where(f0 == 0.0, 0.0, f01)
+        wz = w * z
+        return {"second": _contract(f0 * f0, w), "mean": _contract(f0, w), "dot": _contract(f1 * f1, w),
+                "ddot": _contract(f2 * f2, w), "second_slope": _contract(f01, wz) / sq,
+                "mean_slope": _contract(f1, wz) / (2 * sq)}
+
+
+def _contract(a, w):
+    """``Σ_n a_n w_n`` over the last axis (a matrix-vector product when the rule is shared)."""
+    return a @ w if w.ndim == 1 else np.einsum("...n,...n->...", a, w)
 
 
 def _kinks(phi):
