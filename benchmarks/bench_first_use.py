@@ -49,6 +49,12 @@ SIGPROP = {
     "tat tanh L=100": "import sigprop as sp\nt = clock(); sp.tat('tanh', depth=100); OUT['t'] = clock() - t",
     "tat softplus L=100": "import sigprop as sp\nt = clock(); sp.tat('softplus', depth=100); OUT['t'] = clock() - t",
     "eoc tanh σ_b=0.3": "import sigprop as sp\nt = clock(); sp.eoc('tanh', sigma_b=0.3); OUT['t'] = clock() - t",
+    "eoc tanh σ_b=0 (q* → 0: σ_w² scan)": "import sigprop as sp\nt = clock(); sp.eoc('tanh'); OUT['t'] = clock() - t",
+    "eoc gelu σ_b=1 (closed-form kernel)": ("import sigprop as sp\nt = clock(); sp.eoc('gelu', sigma_b=1.0); "
+                                            "OUT['t'] = clock() - t"),
+    "q_map_slope tanh, 50 q (no JAX)": ("import numpy as np, sigprop as sp\nt = clock(); "
+                                        "sp.q_map_slope('tanh', np.geomspace(0.01, 4, 50), 1.3, 0.2); "
+                                        "OUT['t'] = clock() - t"),
     "mlp tanh L=100 c_map 201 pts": ("import numpy as np, sigprop as sp\nt = clock(); "
                                      "sp.mlp('tanh', 100, sigma_w=1.3, sigma_b=0.2).c_map(np.linspace(-1, 1, 201)); "
                                      "OUT['t'] = clock() - t"),

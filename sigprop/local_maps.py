@@ -36,6 +36,9 @@ PIECE_NODES = 64
 #: nodes per piece of the rule for a smooth φ at large α (:func:`rule`, ``scaled``): pieces at most one unit wide
 #: in z and in x = αz + β
 SCALED_NODES = 12
+#: the α above which a smooth φ's rule is split in x as well (``scaled``): on unit panels in z alone, E[φ(αz)²] is
+#: within 2e-13 of mpmath up to α = 2 for tanh, GELU, swish and softplus (5e-13 with 8 nodes a panel)
+SCALED_FROM = 2.0
 
 
 @lru_cache(maxsize=16)
@@ -84,13 +87,13 @@ def rule(kinks, alpha, beta, smooth=(SMOOTH_NODES, 10), scaled: bool = False):
     ``()`` smooth, ``None`` unknown), broadcast against α, β of shape S: arrays of shape ``S + (n,)``.
     ``smooth`` = (nodes per panel, half-width) of the smooth rule.
 
-    ``scaled`` (smooth φ, some α > 1): the unit panels in z are also split at ``z = (j − β)/α``, |j| ≤ 10, so
-    that where φ has its features (|x| ≲ 10) the panels are one unit wide in x whatever α is. Unit panels in z
-    alone resolve φ(αz) only up to α ≈ 2: at q = α² = 64 tanh's E[φ²] is off by 9e-7 relative on them; with
-    the breaks and :data:`SCALED_NODES` nodes a piece, by at most 5e-12 (E[φ²], its q-slope, E[φ'²]) for tanh,
-    GELU, swish and softplus up to q = 1024 (mpmath, tests/test_local_maps_scaled.py)."""
+    ``scaled`` (smooth φ, some α > :data:`SCALED_FROM`): the unit panels in z are also split at
+    ``z = (j − β)/α``, |j| ≤ 10, so that where φ has its features (|x| ≲ 10) the panels are one unit wide in x
+    whatever α is. Unit panels in z alone resolve φ(αz) only up to α ≈ 2: at q = α² = 64 tanh's E[φ²] is off by
+    9e-7 relative on them; with the breaks and :data:`SCALED_NODES` nodes a piece, by at most 5e-12 (E[φ²], its
+    q-slope, E[φ'²]) for tanh, GELU, swish and softplus up to q = 1024 (mpmath, tests/test_local_maps_scaled.py)."""
     alpha, beta = np.broadcast_arrays(np.asarray(alpha, dtype=float), np.asarray(beta, dtype=float))
-    if kinks == () and scaled and np.any(alpha > 1.0):
+    if kinks == () and scaled and np.any(alpha > SCALED_FROM):
         breaks = np.concatenate([np.broadcast_to(_UNIT_BREAKS, alpha.shape + _UNIT_BREAKS.shape),
                                  (_FEATURE_BREAKS - beta[..., None]) / alpha[..., None]], axis=-1)
         return split_rule(breaks, SCALED_NODES)
@@ -118,7 +121,7 @@ def values(derivatives, kinks, alpha, beta, order: int = 1, smooth=(SMOOTH_NODES
     are taken by quadrature in NumPy (the shaping conditions here, the Edge of Chaos and the moments of the
     dual kernels without a closed form, :class:`sigprop.kernels.MehlerKernel`)."""
     alpha, beta = np.broadcast_arrays(np.asarray(alpha, dtype=float), np.asarray(beta, dtype=float))
-    if kinks == () and not (scaled and np.any(alpha > 1.0)):  # one rule for every (α, β): left unbroadcast
+    if kinks == () and not (scaled and np.any(alpha > SCALED_FROM)):  # one rule for all (α, β): unbroadcast
         z, w = smooth_rule(*smooth)
     else:
         z, w = rule(kinks, alpha, beta, smooth, scaled)
@@ -134,7 +137,7 @@ def variance_moments(derivatives, kinks, q, transform=(1.0, 0.0, 1.0, 0.0)) -> d
     product φ̂ φ̂' counts as 0."""
     alpha, beta, gamma, delta = transform
     q = np.asarray(q, dtype=float)
-    large = alpha * np.sqrt(q) > 1.0
+    large = alpha * np.sqrt(q) > SCALED_FROM
     if kinks == () and q.ndim and large.any() and not large.all():  # the resolved rule only where it is needed
         parts = [variance_moments(derivatives, kinks, q[~large], transform),
                  variance_moments(derivatives, kinks, q[large], transform)]

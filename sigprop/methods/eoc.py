@@ -40,11 +40,16 @@ def _q_moments(phi, q, smooth=(SMOOTH_NODES, 10), hermite: int = 0):
     q = np.asarray(q, dtype=float)
     with np.errstate(all="ignore"):
         m = phi.kernel(series=False).moments(q)
-        out = tuple(np.broadcast_to(np.asarray(m[k], dtype=float), q.shape).copy()
-                    for k in ("second", "second_slope", "dot"))
+        out = tuple(_shaped(m[k], q.shape) for k in ("second", "second_slope", "dot"))
     if hermite:
         out += (_hermite_coefficients(phi, q, smooth, hermite),)
     return out
+
+
+def _shaped(v, shape) -> np.ndarray:
+    """``v`` as a float64 array of ``shape`` (a closed form may return a scalar for every q)."""
+    v = np.asarray(v, dtype=float)
+    return v if v.shape == shape else np.broadcast_to(v, shape).copy()
 
 
 def _hermite_coefficients(phi, q, smooth, order):
