@@ -120,12 +120,16 @@ def values(derivatives, kinks, alpha, beta, order: int = 1, smooth=(SMOOTH_NODES
     (x positions; ``()`` smooth, ``None`` unknown): the one place where Gaussian expectations of an activation
     are taken by quadrature in NumPy (the shaping conditions here, the Edge of Chaos and the moments of the
     dual kernels without a closed form, :class:`sigprop.kernels.MehlerKernel`)."""
-    alpha, beta = np.broadcast_arrays(np.asarray(alpha, dtype=float), np.asarray(beta, dtype=float))
-    if kinks == () and not (scaled and np.any(alpha > SCALED_FROM)):  # one rule for all (α, β): unbroadcast
+    alpha = np.asarray(alpha, dtype=float)
+    if kinks == () and not (scaled and (alpha > SCALED_FROM).any()):  # one rule for all (α, β): unbroadcast
         z, w = smooth_rule(*smooth)
+        shift = beta if np.ndim(beta) == 0 else np.asarray(beta, dtype=float)[..., None]
+        x = alpha[..., None] * z + shift
     else:
+        alpha, beta = np.broadcast_arrays(alpha, np.asarray(beta, dtype=float))
         z, w = rule(kinks, alpha, beta, smooth, scaled)
-    f0, f1, f2 = derivatives(alpha[..., None] * z + beta[..., None])
+        x = alpha[..., None] * z + beta[..., None]
+    f0, f1, f2 = derivatives(x)
     return z, w, (f0, f1, f2)[: order + 1]
 
 
@@ -138,7 +142,7 @@ def variance_moments(derivatives, kinks, q, transform=(1.0, 0.0, 1.0, 0.0)) -> d
     alpha, beta, gamma, delta = transform
     q = np.asarray(q, dtype=float)
     large = alpha * np.sqrt(q) > SCALED_FROM
-    if kinks == () and q.ndim and large.any() and not large.all():  # the resolved rule only where it is needed
+    if kinks == () and q.size > 1 and large.any() and not large.all():  # the resolved rule only where needed
         parts = [variance_moments(derivatives, kinks, q[~large], transform),
                  variance_moments(derivatives, kinks, q[large], transform)]
         out = {}
@@ -152,7 +156,7 @@ def variance_moments(derivatives, kinks, q, transform=(1.0, 0.0, 1.0, 0.0)) -> d
         if transform != (1.0, 0.0, 1.0, 0.0):
             f0, f1, f2 = gamma * (f0 + delta), gamma * alpha * f1, gamma * alpha * alpha * f2
         f01 = f0 * f1
-        if not np.all(np.isfinite(f01)):
+        if not np.isfinite(f01).all():
             f01 = np.where(f0 == 0.0, 0.0, f01)
         wz = w * z
         return {"second": _contract(f0 * f0, w), "mean": _contract(f0, w), "dot": _contract(f1 * f1, w),
