@@ -6,8 +6,9 @@ For a layer ``h' = W φ(h) + b``, ``W_ij ~ N(0, σ_w²/N)``, ``b ~ N(0, σ_b²)`
 - ``χ₁ = σ_w² E[φ'(√q* z)²]``: ordered (< 1), chaotic (> 1), the edge of chaos (= 1);
 - ``Q'(q*) = σ_w² E[φ(√q* z) φ'(√q* z) z] / √q*`` and the depth scale ξ_q = −1/log Q'(q*).
 
-φ and φ' come from the activation's NumPy jet on the quadrature rule of :mod:`sigprop.local_maps`, so an EOC
-solve needs no JAX compile.
+The moments come from the activation's dual kernel (``Activation.kernel(series=False)``: its closed form, else
+the NumPy quadrature of :mod:`sigprop.local_maps`), the objects the networks use, so an EOC solve needs no JAX
+compile. With σ_b > 0 the EOC is found on the curve of fixed points (:func:`_eoc_on_fixed_point_curve`).
 """
 
 from __future__ import annotations
@@ -205,7 +206,7 @@ def _eoc_on_fixed_point_curve(phi, sb2, q0, lo, hi):
     point the σ_w² scan of :func:`eoc` would find. ``(σ_w², q*, χ₁, Q'(q*))`` of the smallest such σ_w² in
     [lo, hi], or None (σ_b = 0, no crossing, or only unreachable ones): the caller then scans σ_w², which also
     explains a failure. Finer than that scan where the fixed points run away just after χ₁ = 1 (GELU at σ_b = 1:
-    χ₁ = 1 at σ_w² = 1.97670, q* = 82.4, and q diverges from σ_w² ≈ 1.99 on, between two of the scan's points)."""
+    χ₁ = 1 at σ_w² = 1.97668, q* = 82.3, and q diverges from σ_w² ≈ 1.99 on, between two of the scan's points)."""
     if sb2 == 0.0:  # q* = 0 (where χ₁ = σ_w² φ'(0)²) is a limit, not on the table: left to the σ_w² scan
         return None
     q = Q_TABLE[Q_TABLE > sb2]
