@@ -370,7 +370,7 @@ class GeluKernel(SmoothClosedForm):
         with ``dA/dq = 1/((1 + q)√(1 + 2q))``."""
         xp = _ns(q)
         r = xp.sqrt(1 + 2 * q)
-        return (0.25 + xp.arctan(q / xp.sqrt(1 + 2 * q)) / (2 * math.pi) + q / (2 * math.pi * (1 + q) * r)
+        return (0.25 + xp.arctan(q / r) / (2 * math.pi) + q / (2 * math.pi * (1 + q) * r)
                 + q * (2 + 4 * q + q * q) / (math.pi * (1 + q) ** 2 * r**3))
 
     def mean_slope(self, q):
@@ -670,6 +670,8 @@ class MehlerKernel(DualKernel):
     def moments(self, q) -> dict:
         """In NumPy: all six moments from one pass of :func:`sigprop.local_maps.variance_moments` (the last scalar
         variance's kept, as a layer asks for E[φ²] and E[φ'²] at the same q)."""
+        if self.jet is None:  # (every registered φ and every typed expression has a NumPy rule)
+            raise TypeError("MehlerKernel.moments needs a NumPy rule of φ (a jet); this kernel has only JAX's")
         key = float(q) if np.ndim(q) == 0 else None
         last = self.__dict__.get("_last_moments")
         if key is not None and last is not None and last[0] == key:
