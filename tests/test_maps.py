@@ -213,3 +213,22 @@ def test_non_finite_expectation_is_a_clear_error():
     """exp(x²)'s second moment diverges for q ≥ 1/4: a sigprop error, not NaN."""
     with pytest.raises(sp.SigpropError):
         sp.c_map("exp(x**2)", 0.5, q=1.0)
+
+
+def test_q_map_slope_eoc_and_phase_diagram_run_without_importing_jax():
+    """Q'(q), the Edge of Chaos and a phase diagram read the dual kernels' moments in NumPy (closed forms, NumPy
+    quadrature): a new interpreter computes them without importing JAX (Q'(q) was jax.grad of E[φ²] before)."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys, numpy as np, sigprop as sp\n"
+            "q = np.array([0.3, 1.0, 5.0])\n"
+            "for phi in ('tanh', 'gelu', 'relu', 'tanh(x) + 0.1*x', 'cos'):\n"
+            "    sp.q_map_slope(phi, q, 1.3, 0.2)\n"
+            "sp.eoc('tanh', sigma_b=0.3); sp.eoc('erf', sigma_b=0.3)\n"
+            "sp.phase_diagram('tanh', np.linspace(0.5, 3, 5), np.linspace(0, 0.5, 4))\n"
+            "print(json.dumps({'jax': 'jax' in sys.modules}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"jax": False}
