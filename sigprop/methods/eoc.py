@@ -105,7 +105,10 @@ def fixed_points(phi, sw2, sb2, q0: float = 1.0, q_moments=None):
         a, b = np.where(fx > 0, x, a), np.where(fx > 0, b, x)
         with np.errstate(all="ignore"):
             newton = x - fx / dfx
-        x = np.where(fx == 0, x, np.where((newton > a) & (newton < b), newton, 0.5 * (a + b)))
+        x_new = np.where(fx == 0, x, np.where((newton > a) & (newton < b), newton, 0.5 * (a + b)))
+        if np.array_equal(x_new, x, equal_nan=True):  # a fixed point of the step: later steps change nothing
+            break
+        x = x_new
     q = np.where(f0 == 0, q0, np.where(vanished, 0.0, np.where(diverged, np.inf, x)))
     qe = np.clip(q, 1e-12, Q_CEIL)  # q* = 0: the slopes' limit q → 0
     _, dm, e1 = moments_of(qe)
