@@ -79,8 +79,10 @@ assert 3.0 < spread[256] / spread[4096] < 5.5
 # %% [markdown]
 # What is left at a finite width is a correction that grows with depth/width: the *mean* of the finite
 # networks is biased, by an amount that a spread of single networks can hide. Measured in standard errors of
-# the mean, the bias of ReLU at its EOC with depth 1,000 (L/N ≈ 1) is many times that of DKS tanh at depth
-# 100 (L/N ≈ 0.1):
+# the mean, the bias of ReLU at its EOC with depth 1,000 (L/N ≈ 1) is several times that of DKS tanh at depth
+# 100 (L/N ≈ 0.1). The largest bias over (layer, c) in standard errors of 8 seeds is itself noisy: four draws of
+# the initial weights (σ_w moved by 1e-16 to 1e-12 relative, which reshuffles the exact sampler's draws) gave
+# 10.1–16.5 for ReLU against 3.1–3.7 for DKS, so the check below asks for twice, not three times:
 
 # %%
 def bias_in_standard_errors(net, res):
@@ -96,7 +98,7 @@ z_dks = bias_in_standard_errors(net, sp.finite_width(net, c9, width=1024, seeds=
 inside_deep = np.mean(np.abs(fw.mean - deep.c_trajectory(c9))[1:] <= 2 * fw.std[1:] + 1e-12)
 print(f"largest |mean − kernel| in standard errors: DKS tanh L=100: {z_dks:.1f}, ReLU EOC L=1,000: {z_deep:.1f}")
 print(f"ReLU EOC L=1,000: {inside_deep:.2f} of the (layer, c) points still inside the ±2σ band")
-assert z_deep > 3 * z_dks
+assert z_deep > 2 * z_dks
 
 # %% [markdown]
 # ## 2. Training, live

@@ -18,9 +18,10 @@ These kernel objects are the one place a layer's Gaussian expectations come from
 per-layer maps, the Edge of Chaos, its fixed points and the phase diagram all ask them. All methods are
 JAX-traceable, take ``q`` (a scalar; the moments also an array of variances in NumPy) and broadcast over
 ``c``/``d``. Closed forms are used where they exist; otherwise :class:`MehlerKernel` uses
-``E[φ(u)φ(v)] = Σ_k a_k² c^k`` with Hermite coefficients ``a_k`` from Gaussian quadrature, and takes its
-moments in NumPy from :func:`sigprop.local_maps.variance_moments` (the quadrature the shaping conditions
-use). Closed-form sources: ReLU family — Cho & Saul (2009),
+``E[φ(u)φ(v)] = Σ_k a_k² c^k`` with Hermite coefficients ``a_k`` from Gaussian quadrature, and its moments on
+the same rule as the series (so that C(1) = 1 and an odd φ's C(0) = 0 to rounding); a moments-only Mehler
+kernel (``Activation.kernel(series=False)``) takes them in NumPy from :func:`sigprop.local_maps.
+variance_moments`, the quadrature the shaping conditions use. Closed-form sources: ReLU family — Cho & Saul (2009),
 arc-cosine kernels; erf — Williams (1997); GELU — derived by Gaussian integration by parts
 (Tsuchida et al. 2021 give the same kernel); sin — elementary.
 """
@@ -668,8 +669,11 @@ class MehlerKernel(DualKernel):
         return xp.sum(w * f(xp.sqrt(q) * z))
 
     def moments(self, q) -> dict:
-        """In NumPy: all six moments from one pass of :func:`sigprop.local_maps.variance_moments` (the last scalar
-        variance's kept, as a layer asks for E[φ²] and E[φ'²] at the same q)."""
+        """A moments-only kernel, in NumPy: all six moments from one pass of
+        :func:`sigprop.local_maps.variance_moments` (the last scalar variance's kept). A kernel with a series: the
+        methods one by one, on the series' own rule."""
+        if self.order != MOMENTS_ONLY:  # a series kernel's moments are on its own rule (see _moment)
+            return super().moments(q)
         if self.jet is None:  # (every registered φ and every typed expression has a NumPy rule)
             raise TypeError("MehlerKernel.moments needs a NumPy rule of φ (a jet); this kernel has only JAX's")
         key = float(q) if np.ndim(q) == 0 else None
@@ -686,8 +690,11 @@ class MehlerKernel(DualKernel):
         return out
 
     def _moment(self, name, q, f):
-        """A moment at variance q: in NumPy from :meth:`moments`, in JAX ``E[f(√q z)]`` on the kernel's own rule."""
-        if self._xp(q) is not np:
+        """A moment at variance q. A kernel with a series takes it on the series' own rule (``E[f(√q z)]``), so
+        that E[φ²] and E[φ'²] are the series' C(1) and C'(1) to rounding: an odd φ's C(0) = 0 and C(1) = 1 need
+        the mass Σ b_k and E[φ²] from one rule (on two rules, `sin(x) + x` at q ≈ 500 read C_f(0) = −6e-10).
+        A moments-only kernel (``Activation.kernel(series=False)``) takes it in NumPy from :meth:`moments`."""
+        if self.order != MOMENTS_ONLY or self._xp(q) is not np:
             return self._expect(q, f)
         return self.moments(q)[name]
 

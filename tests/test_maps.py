@@ -232,3 +232,13 @@ def test_q_map_slope_eoc_and_phase_diagram_run_without_importing_jax():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"jax": False}
+
+
+def test_odd_network_maps_zero_to_zero_at_large_variance():
+    """An odd φ has C(0) = 0 exactly (E[φ(u)φ(v)] = 0 for independent u, v), so does a network of it without
+    biases. `sin(x) + x` with σ_w = 2 reaches q ≈ 480 in 4 layers; its kernel's E[φ²] and its series' mass come
+    from one rule, so C_f(0) = 0 to rounding (E[φ²] on a second rule left −6e-10, found by the property test)."""
+    net = sp.mlp("sin(x) + x", depth=4, sigma_w=2.0, sigma_b=0.0)
+    assert net.q_trajectory(0.5)[-1] > 400
+    assert abs(float(net.c_map(0.0, q=0.5))) <= 1e-12
+    assert float(net.c_map(1.0, q=0.5)) == 1.0
