@@ -670,23 +670,17 @@ class MehlerKernel(DualKernel):
 
     def moments(self, q) -> dict:
         """A moments-only kernel, in NumPy: all six moments from one pass of
-        :func:`sigprop.local_maps.variance_moments` (the last scalar variance's kept). A kernel with a series: the
-        methods one by one, on the series' own rule."""
+        :func:`sigprop.local_maps.variance_moments`. A kernel with a series: the methods one by one, on the
+        series' own rule."""
         if self.order != MOMENTS_ONLY:  # a series kernel's moments are on its own rule (see _moment)
             return super().moments(q)
         if self.jet is None:  # (every registered φ and every typed expression has a NumPy rule)
             raise TypeError("MehlerKernel.moments needs a NumPy rule of φ (a jet); this kernel has only JAX's")
-        key = float(q) if np.ndim(q) == 0 else None
-        last = self.__dict__.get("_last_moments")
-        if key is not None and last is not None and last[0] == key:
-            return last[1]
         kinks = () if self.smooth else (None if self.kinks is None else
                                         tuple(self.transform[0] * k + self.transform[1] for k in self.kinks))
         out = local_maps.variance_moments(self._jet_derivatives, kinks, q, self.transform)
         if not self.smooth:
             out["ddot"] = _INF + 0.0 * out["ddot"]
-        if key is not None:
-            self.__dict__["_last_moments"] = (key, out)
         return out
 
     def _moment(self, name, q, f):
