@@ -207,9 +207,10 @@ def _eoc_on_fixed_point_curve(phi, sb2, q0, lo, hi):
     :data:`Q_TABLE` brackets the crossings χ₁(q) = 1, Brent's method refines each in q, and a candidate is kept only
     if iterating the Q map from q0 at its σ_w² reaches that q (:func:`fixed_points`, χ₁ within 1e-8 of 1): the
     point the σ_w² scan of :func:`eoc` would find. ``(σ_w², q*, χ₁, Q'(q*))`` of the smallest such σ_w² in
-    [lo, hi], or None (σ_b = 0, no crossing, or only unreachable ones): the caller then scans σ_w², which also
-    explains a failure. Finer than that scan where the fixed points run away just after χ₁ = 1 (GELU at σ_b = 1:
-    χ₁ = 1 at σ_w² = 1.97668, q* = 82.3, and q diverges from σ_w² ≈ 1.99 on, between two of the scan's points)."""
+    [lo, hi], or None (σ_b = 0, no crossing, more than 16 of them (an oscillating χ₁), or only unreachable ones):
+    the caller then scans σ_w², which also explains a failure. Finer than that scan where the fixed points run
+    away just after χ₁ = 1 (GELU at σ_b = 1: χ₁ = 1 at σ_w² = 1.97668, q* = 82.3, and q diverges from
+    σ_w² ≈ 1.99 on, between two of the scan's points)."""
     if sb2 == 0.0:  # q* = 0 (where χ₁ = σ_w² φ'(0)²) is a limit, not on the table: left to the σ_w² scan
         return None
     q = Q_TABLE[Q_TABLE > sb2]
