@@ -10,7 +10,9 @@ JAX is imported only when a computation needs it (a deep network used again, who
 background; activations given only as JAX callables; a JAX input; training; PEP 562 module
 attributes): ``import sigprop``, the shaping methods (``dks``, ``tat``, ``eoc``, ``standard``,
 ``looks_linear``), per-layer maps, networks of any depth on first use, their NTK and the phase diagram run on
-NumPy and SciPy alone.
+NumPy alone: sigprop's quadrature rules, special functions and root finders are its own
+(:mod:`sigprop.quadrature`, :mod:`sigprop.special`, :mod:`sigprop.roots`), as importing SciPy would cost more
+than a whole first solve.
 
 >>> import sigprop as sp
 >>> phi = sp.activation("tanh")
@@ -25,7 +27,8 @@ import sys
 import types
 from typing import TYPE_CHECKING
 
-# The NumPy engine core is imported now (no JAX): activations and the methods, so a first solve is fast.
+# The NumPy engine core is imported now (no JAX, no SciPy): activations, the methods and the network units, so a
+# first solve or a first network is fast.
 from .activations import Activation, activation, list_activations  # noqa: F401
 from .errors import (  # noqa: F401
     ActivationError,
@@ -46,6 +49,7 @@ from .methods import (  # noqa: F401
     standard,
     tat,
 )
+from .network import mlp  # noqa: F401
 
 #: public name -> the module that defines it
 _WHERE = {

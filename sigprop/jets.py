@@ -6,9 +6,9 @@ one variable. Arithmetic follows the product and quotient rules, and :func:`appl
     f(u)' = f'(u) u',    f(u)'' = f''(u) u'² + f'(u) u''.
 
 Every elementwise primitive an activation may use (the registry and the expression parser) is listed once in
-:data:`PRIMITIVES` with NumPy/SciPy formulas for ``f``, ``f'`` and ``f''``. So ``φ``, ``φ'`` and ``φ''`` on a
-quadrature rule cost a few vectorised NumPy calls: the local maps that DKS, TAT and EOC solve for
-(:mod:`sigprop.local_maps`) need no JAX tracing or XLA compilation. For kinked primitives (ReLU family) the
+:data:`PRIMITIVES` with NumPy formulas (and :mod:`sigprop.special`) for ``f``, ``f'`` and ``f''``. So ``φ``,
+``φ'`` and ``φ''`` on a quadrature rule cost a few vectorised NumPy calls: the local maps that DKS, TAT and EOC
+solve for (:mod:`sigprop.local_maps`) need no JAX tracing or XLA compilation. For kinked primitives (ReLU family) the
 derivatives are the one-sided ones away from the kink (``f'' = 0`` a.e.); quadrature rules split at kinks.
 """
 
@@ -19,7 +19,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
-from scipy import special
+
+from . import special
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)

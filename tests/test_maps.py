@@ -242,3 +242,27 @@ def test_odd_network_maps_zero_to_zero_at_large_variance():
     assert net.q_trajectory(0.5)[-1] > 400
     assert abs(float(net.c_map(0.0, q=0.5))) <= 1e-12
     assert float(net.c_map(1.0, q=0.5)) == 1.0
+
+
+def test_the_interactive_path_imports_neither_scipy_nor_jax():
+    """`import sigprop`, DKS/TAT/EOC solves (smooth, kinked, typed, leaky ReLU, ResNet), C maps and a phase
+    diagram in a new interpreter load neither SciPy (0.3–0.5 s of import on a small machine) nor JAX: the
+    quadrature rules, special functions and root finders are sigprop's own (tests/test_quadrature.py,
+    test_special.py and test_roots.py check them against SciPy's)."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys, numpy as np, sigprop as sp\n"
+            "x = np.linspace(-1, 1, 21)\n"
+            "for name in ('tanh', 'gelu', 'softplus', 'relu', 'elu', 'tanh(x) + 0.1*x'):\n"
+            "    r = sp.dks(name, depth=20); sp.mlp(r.activation, 20, r.sigma_w, r.sigma_b).c_map(x)\n"
+            "sp.tat('tanh', depth=20); sp.tat('leaky_relu', depth=20); sp.dks('leaky_relu', depth=20)\n"
+            "sp.dks('softplus', network=sp.resnet('softplus', blocks=(1, 1), shortcut_weight=0.6), zeta=1.2)\n"
+            "sp.eoc('tanh', sigma_b=0.3); sp.eoc('gelu', sigma_b=1.0); sp.eoc('elu', sigma_b=0.2)\n"
+            "sp.mlp('tanh', 30, 1.3, 0.2).c_map(x); sp.mlp('erf', 30, 1.3, 0.2).ntk(x)\n"
+            "sp.phase_diagram('tanh', np.linspace(0.5, 3, 80), np.linspace(0, 0.5, 80))\n"
+            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'jax'})))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

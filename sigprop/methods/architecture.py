@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
 
 from ..errors import ConfigurationError, UnachievableError
+from ..roots import brentq
 from .common import _check_tau, _check_zeta
 
 
@@ -80,7 +80,7 @@ def _invert_increasing(f, target, x_lo, x0, what: str, x_max=None):
             raise UnachievableError(f"{what}: target {target:g} not reached for x up to {x_max:g}")
     else:
         raise UnachievableError(f"{what}: target {target:g} not reached")
-    return optimize.brentq(lambda x: f(x) - target, x_lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps,
+    return brentq(lambda x: f(x) - target, x_lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps,
                            maxiter=200)
 
 

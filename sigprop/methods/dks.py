@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import optimize, special
 
 from ..activations import Activation, activation
 from ..errors import UnachievableError
 from ..local_maps import local_maps
+from ..roots import brentq
 from .architecture import _architecture, local_slope_target
 from .common import _GLOBAL, _as_activation, _check_root, _check_zeta, _finite
 from .results import ShapingResult, _frozen
@@ -19,7 +19,7 @@ _RELU_DKS_SWITCH = 1.0 / (1.0 - 1.0 / math.pi)  # C'(1) of relu(x) after centrin
 
 def _relu_stats(b):
     """relu(z + b), z ~ N(0,1): mean, variance, P(z > −b) (closed forms)."""
-    Phi, pdf = special.ndtr(b), math.exp(-0.5 * b * b) / math.sqrt(2 * math.pi)
+    Phi, pdf = 0.5 * math.erfc(-b / math.sqrt(2.0)), math.exp(-0.5 * b * b) / math.sqrt(2 * math.pi)
     mean = b * Phi + pdf
     second = (1 + b * b) * Phi + b * pdf
     return mean, second - mean * mean, Phi
@@ -79,7 +79,7 @@ def _dks_relu(phi, xi, targets, arch):
 
         if slope(30.0) > 0 or slope(-30.0) < 0:
             raise UnachievableError(f"DKS for ReLU: C'(1) = {xi:.6g} is outside the reachable range")
-        bb = optimize.brentq(slope, -30.0, 30.0, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=300)
+        bb = brentq(slope, -30.0, 30.0, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=300)
         b = 1.0 if bb > 0 else -1.0
         a = 1.0 / abs(bb)
     mean, var, _ = _relu_stats(b / a)

@@ -17,11 +17,11 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from scipy import optimize
 
 from ..errors import ConfigurationError, UnachievableError
 from ..local_maps import SMOOTH_NODES, moments
 from ..quadrature import hermite_functions, scaled_weights
+from ..roots import brentq
 from .common import _as_activation, _finite, _is_homogeneous
 from .results import EOCResult, _frozen
 
@@ -188,7 +188,7 @@ def eoc(phi, sigma_b: float = 0.0, q0: float = 1.0, sigma_w2_range=(1e-2, 1e2)) 
 
     for i in crossing:  # a sign change of χ₁ − 1 may be a jump (q* jumping between fixed points), not a root
         a, b = grid[i], grid[i + 1]
-        w2 = a if g(a) == 0 else optimize.brentq(g, a, b, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200)
+        w2 = a if g(a) == 0 else brentq(g, a, b, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200)
         qs, chi, dq = (float(v[0]) for v in fixed_points(phi, [w2], sb2, q0))
         if abs(chi - 1.0) <= 1e-8:
             break
@@ -229,7 +229,7 @@ def _eoc_on_fixed_point_curve(phi, sb2, q0, lo, hi):
     candidates = []
     for j in brackets:
         a, b = float(q[j]), float(q[j + 1])
-        qc = a if h[j] == 0 else optimize.brentq(excess, a, b, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=200)
+        qc = a if h[j] == 0 else brentq(excess, a, b, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=200)
         w2 = (qc - sb2) / float(_q_moments(phi, np.array([qc]))[0][0])
         if lo <= w2 <= hi:
             candidates.append((w2, qc))

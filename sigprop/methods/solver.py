@@ -33,7 +33,6 @@ import math
 from functools import cache
 
 import numpy as np
-from scipy import optimize
 
 from ..activations import Activation
 from ..jets import Lifted
@@ -46,6 +45,7 @@ from ..local_maps import (
     smooth_rule,
     tat_conditions,
 )
+from ..roots import hybrid
 from .common import _LOCAL, _PATHS, _is_odd
 
 ROOT_TOL = 1e-12  # max |residual| of an accepted root
@@ -368,7 +368,7 @@ def solve_dks_rule(phi: Activation, kind: str, targets: tuple[float, ...]):
             continue  # α = 0: a constant activation
 
         with np.errstate(all="ignore"):
-            sol = optimize.root(fun, raw, method="hybr")
+            sol = hybrid(fun, raw)
         if not (sol.success and np.all(np.isfinite(sol.x))) or (kind != "dks_leaky" and sol.x[0] == 0.0):
             continue
         P, R = newton(residual, _to_p(kind, sol.x)[None], _POLISH_NEWTON)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import optimize
 
 from ..activations import activation
 from ..errors import ActivationError, ConfigurationError, UnachievableError
 from ..local_maps import finite_curvature
+from ..roots import brentq
 from .architecture import _Arch, _architecture, _check_tol, bisect_increasing, local_curvature_target
 from .common import _GLOBAL, _as_activation, _check_eta, _check_root, _check_tau
 from .dks import _shaping_result, shaped_from_root
@@ -121,7 +121,7 @@ def _tat_leaky(phi, eta, arch, tol=None):
         s = bisect_increasing(lambda s: 1.0 - _lrelu_cf0(arch, s), 1.0 - eta, 0.5, 0.0, 1.0, tol,
                               "leaky-ReLU C_f(0) = η")
     else:
-        s = optimize.brentq(lambda s: _lrelu_cf0(arch, s) - eta, 0.0, 1.0, xtol=1e-15,
+        s = brentq(lambda s: _lrelu_cf0(arch, s) - eta, 0.0, 1.0, xtol=1e-15,
                             rtol=4 * np.finfo(float).eps, maxiter=200)
     g = math.sqrt(2.0 / (1.0 + s * s))
     base = activation(("leaky_relu", {"negative_slope": s}))
