@@ -29,6 +29,12 @@ TRUNCATION = 16.0
 _NODE_NEWTON = 12
 
 
+def _newton_done(dx: np.ndarray, ratio: np.ndarray, x: np.ndarray) -> bool:
+    """Whether the Newton step ``dx`` was the last one needed: the next, ≈ dx² f''/(2f') (quadratic
+    convergence; ``ratio`` = f''/f'), is below 2e-17 relative for every node."""
+    return bool(np.all(np.abs(dx * dx * ratio) <= 4e-17 * np.maximum(np.abs(x), 1.0)))
+
+
 @lru_cache(maxsize=64)
 def gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights with ``Σ w_i f(x_i) ≈ E[f(z)]``, z ~ N(0, 1); exact for polynomials of degree < 2n.
@@ -55,11 +61,14 @@ def gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
     x = np.append(X * np.cos(theta), [0.0] if n % 2 else [])  # the positive zeros, and 0 for odd n
     for _ in range(_NODE_NEWTON):
         h, h_prev, scale = _hermite_pair(n, x)
-        dx = h / (math.sqrt(n) * h_prev)
+        slope = math.sqrt(n) * h_prev  # h_n' = √n h_{n−1}
+        curvature = x * slope - n * h  # h_n'' (Hermite's equation)
+        dx = h / slope
         x = x - dx
-        if np.all(np.abs(dx) <= 4e-16 * np.abs(x)):
-            break  # h_{n−1} at the step's start: O(dx) = O(1e-16) relative from its value at x
-    w = np.ldexp(1.0 / (n * h_prev * h_prev), -2 * scale)  # h was scaled by 2^−scale: exact
+        if _newton_done(dx, curvature / slope, x):
+            break
+    slope = slope - curvature * dx  # h_n' at the new x (error O(dx²))
+    w = np.ldexp(1.0 / (slope * slope), -2 * scale)  # h was scaled by 2^−scale: exact
     order = np.argsort(x)
     pos, w_pos = x[order], w[order]  # increasing, 0 first for odd n
     nodes = np.concatenate([-pos[::-1][: m], pos])
@@ -99,10 +108,12 @@ def gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
     x = np.append(x, [0.0] if n % 2 else [])  # the positive zeros (largest first), and 0 for odd n
     for _ in range(_NODE_NEWTON):
         p, dp = _legendre(n, x)
+        curvature = (2 * x * dp - n * (n + 1) * p) / (1.0 - x * x)  # P_n'' (Legendre's equation)
         dx = p / dp
         x = x - dx
-        if np.all(np.abs(dx) <= 4e-16):
-            break  # P_n' at the step's start: O(1e-16) relative from its value at x
+        if _newton_done(dx, curvature / dp, x):
+            break
+    dp = dp - curvature * dx  # P_n' at the new x (error O(dx²))
     w = 2.0 / ((1.0 - x * x) * dp * dp)
     m = n // 2
     nodes = np.concatenate([-x[:m], x[::-1]])

@@ -107,7 +107,7 @@ def hybrid(fun: Callable[[np.ndarray], np.ndarray], x0, *, xtol: float = 1.49012
     max_evals = 200 * (n + 1) if max_evals is None else max_evals
 
     def call(point):
-        return [float(t) for t in np.ravel(fun(np.array(point)))]
+        return np.asarray(fun(np.array(point)), dtype=float).ravel().tolist()
 
     fvec = call(x)
     nfev = 1
@@ -195,14 +195,13 @@ def hybrid(fun: Callable[[np.ndarray], np.ndarray], x0, *, xtol: float = 1.49012
                 total = 0.0
                 for i in range(n):
                     total += q[i][j] * f_new[i]
-                v.append((total - predicted[j]) / pnorm)
-                u.append(diag[j] * ((diag[j] * step[j]) / pnorm))
+                v.append(_divide(total - predicted[j], pnorm))
+                u.append(diag[j] * _divide(diag[j] * step[j], pnorm))
                 if ratio >= 1e-4:
                     qtf[j] = total
-            w = _rank_one_update(r, u, v)
-            _apply_rotations(q, v, w)
-            row = [qtf]
-            _apply_rotations(row, v, w)
+            rotations = _rotations(v, _rank_one_update(r, u, v))
+            _apply_rotations(q, rotations)
+            _apply_rotations([qtf], rotations)
             jeval = False
 
 
@@ -210,7 +209,21 @@ _RDWARF, _RGIANT = 3.834e-20, 1.304e19
 
 
 def _enorm(v) -> float:
-    """MINPACK's ``enorm``: the Euclidean norm, with small and large components summed apart (scaled)."""
+    """MINPACK's ``enorm``: the Euclidean norm, summed in order; components below 3.8e-20 or above 1.3e19/n
+    are summed apart, scaled (:func:`_enorm_scaled`), so nothing underflows or overflows."""
+    agiant = _RGIANT / len(v)
+    s2 = 0.0
+    for t in v:
+        xabs = abs(t)
+        if not _RDWARF < xabs < agiant:
+            if xabs == 0.0:
+                continue  # the scaled sums give the same, bit for bit
+            return _enorm_scaled(v)
+        s2 += xabs * xabs
+    return math.sqrt(s2)
+
+
+def _enorm_scaled(v) -> float:
     s1 = s2 = s3 = x1max = x3max = 0.0
     agiant = _RGIANT / len(v)
     for t in v:
@@ -413,9 +426,11 @@ def _rank_one_update(r: list, u: list, v: list) -> list:
     return w
 
 
-def _apply_rotations(a: list, v: list, w: list) -> None:
-    """MINPACK's ``r1mpyq``: ``a ← a G`` for the rotations of :func:`_rank_one_update` (rows of ``a``, in place)."""
+def _rotations(v: list, w: list) -> list:
+    """The (j, cos, sin) of MINPACK's ``r1mpyq`` recovered from the τ's of :func:`_rank_one_update`: the first
+    sweep (v, columns n−1 … 1, sin negated) then the second (w, columns 1 … n−1)."""
     n = len(v)
+    out = []
     for sweep, order, sign in ((v, range(n - 2, -1, -1), -1.0), (w, range(n - 1), 1.0)):
         for j in order:
             t = sweep[j]
@@ -425,7 +440,15 @@ def _apply_rotations(a: list, v: list, w: list) -> None:
             else:
                 sin = t
                 cos = math.sqrt(1.0 - sin * sin)
-            for row in a:
-                temp = cos * row[j] + sign * sin * row[n - 1]
-                row[n - 1] = -sign * sin * row[j] + cos * row[n - 1]
-                row[j] = temp
+            out.append((j, cos, sign * sin))
+    return out
+
+
+def _apply_rotations(a: list, rotations: list) -> None:
+    """MINPACK's ``r1mpyq``: ``a ← a G`` (rows of ``a``, in place): column j and the last column rotated."""
+    last = len(rotations) // 2
+    for row in a:
+        for j, cos, sin in rotations:
+            temp = cos * row[j] + sin * row[last]
+            row[last] = -sin * row[j] + cos * row[last]
+            row[j] = temp
