@@ -121,6 +121,16 @@ def warm(configs, first_tab_only: bool = False) -> None:
 
 
 _warmup: threading.Thread | None = None  # the warm-up thread (started once per process)
+_first_view_lock = threading.Lock()
+
+
+def warm_first_view(states=DEFAULT) -> None:
+    """Once per process, synchronously: compute what the default view's first page draws (its C-map curves and
+    readouts, ~0.3 s with the NumPy engine), so that every session's first page is built with its curves in it,
+    not empty and then redrawn. ``panel serve --warm`` runs it before the server accepts connections; without
+    ``--warm`` the first session pays it."""
+    with _first_view_lock:
+        warm([Configuration(**s) for s in states], first_tab_only=True)  # later calls read the caches
 
 
 def start_warmup(states=DEFAULT, delay: float = 10.0) -> None:
@@ -475,14 +485,12 @@ class Dashboard(pn.viewable.Viewer):
                 self._live = {}  # built when their tab is first shown (a session starts with tab 1 only)
                 self._spinners = []
                 active_tab = self._plot_cards.active
+                # the tab shown is built now, with the page (its curves are usually cached: warm_first_view);
+                # the others when first opened
                 self._plot_cards[:] = [
-                    (
-                        name,
-                        pn.param.ParamFunction(
-                            lambda keys=keys: self._tab(keys), lazy=True, sizing_mode="stretch_width"
-                        ),
-                    )
-                    for name, keys in TABS
+                    (name, self._tab(keys) if i == active_tab else pn.param.ParamFunction(
+                        lambda keys=keys: self._tab(keys), lazy=True, sizing_mode="stretch_width"))
+                    for i, (name, keys) in enumerate(TABS)
                 ]
                 self._plot_cards.active = active_tab
             else:
