@@ -218,10 +218,6 @@ def test_non_finite_expectation_is_a_clear_error():
 def test_q_map_slope_eoc_and_phase_diagram_run_without_importing_jax():
     """Q'(q), the Edge of Chaos and a phase diagram read the dual kernels' moments in NumPy (closed forms, NumPy
     quadrature): a new interpreter computes them without importing JAX (Q'(q) was jax.grad of E[φ²] before)."""
-    import json
-    import subprocess
-    import sys
-
     code = ("import json, sys, numpy as np, sigprop as sp\n"
             "q = np.array([0.3, 1.0, 5.0])\n"
             "for phi in ('tanh', 'gelu', 'relu', 'tanh(x) + 0.1*x', 'cos'):\n"
@@ -229,9 +225,18 @@ def test_q_map_slope_eoc_and_phase_diagram_run_without_importing_jax():
             "sp.eoc('tanh', sigma_b=0.3); sp.eoc('erf', sigma_b=0.3)\n"
             "sp.phase_diagram('tanh', np.linspace(0.5, 3, 5), np.linspace(0, 0.5, 4))\n"
             "print(json.dumps({'jax': 'jax' in sys.modules}))\n")
+    assert _last_json_line_of_fresh_interpreter(code) == {"jax": False}
+
+
+def _last_json_line_of_fresh_interpreter(code: str):
+    """Run ``code`` in a new Python interpreter; the JSON on its last line of output."""
+    import json
+    import subprocess
+    import sys
+
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"jax": False}
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_odd_network_maps_zero_to_zero_at_large_variance():
@@ -249,10 +254,6 @@ def test_the_interactive_path_imports_neither_scipy_nor_jax():
     diagram in a new interpreter load neither SciPy (0.3–0.5 s of import on a small machine) nor JAX: the
     quadrature rules, special functions and root finders are sigprop's own (tests/test_quadrature.py,
     test_special.py and test_roots.py check them against SciPy's)."""
-    import json
-    import subprocess
-    import sys
-
     code = ("import json, sys, numpy as np, sigprop as sp\n"
             "x = np.linspace(-1, 1, 21)\n"
             "for name in ('tanh', 'gelu', 'softplus', 'relu', 'elu', 'tanh(x) + 0.1*x'):\n"
@@ -263,6 +264,4 @@ def test_the_interactive_path_imports_neither_scipy_nor_jax():
             "sp.mlp('tanh', 30, 1.3, 0.2).c_map(x); sp.mlp('erf', 30, 1.3, 0.2).ntk(x)\n"
             "sp.phase_diagram('tanh', np.linspace(0.5, 3, 80), np.linspace(0, 0.5, 80))\n"
             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'jax'})))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    assert _last_json_line_of_fresh_interpreter(code) == []
