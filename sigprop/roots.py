@@ -7,12 +7,13 @@ interactive path must not import ``scipy.optimize`` (≈0.4 s on a small machine
   quadratic interpolation or secant steps, safeguarded by bisection, so the bracket always shrinks and at
   most ~ log2((b − a)/tol)² evaluations are made; converged when half the bracket is within
   ``(xtol + rtol |x|)/2``.
-- :func:`hybrid`: Powell (1970), "A hybrid method for nonlinear equations" (the method of MINPACK's ``hybrd``,
-  Moré, Garbow & Hillstrom 1980): a trust region in the column-scaled norm ‖D p‖ ≤ Δ, the dogleg between the
-  scaled steepest-descent (Cauchy) step and the Gauss–Newton step J p = −f, Δ adapted to the ratio of actual
-  to predicted reduction of ‖f‖². Unlike hybrd it takes a fresh forward-difference Jacobian after every
-  accepted step instead of Broyden updates: the problems here have 2–3 unknowns, so that costs n + 1
-  evaluations a step and converges quadratically. Every loop has a fixed cap.
+- :func:`hybrid`: Powell (1970), "A hybrid method for nonlinear equations", as MINPACK's ``hybrd`` implements
+  it (Moré, Garbow & Hillstrom 1980, the method behind ``scipy.optimize.root(method="hybr")``): a trust
+  region in the column-scaled norm ‖D p‖ ≤ Δ, the dogleg between the scaled steepest-descent step and the
+  Gauss–Newton step, Broyden rank-one updates of the QR factors between forward-difference Jacobians.
+  Written step for step, in plain Python floats in hybrd's order of operations, so that it evaluates the
+  same points as SciPy's compiled hybrd (tests/test_roots.py) and gives up where hybrd gives up: the DKS/TAT
+  ``"dks"`` root rule depends on that. Every loop has a fixed cap.
 """
 
 from __future__ import annotations

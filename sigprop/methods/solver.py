@@ -10,7 +10,8 @@ Two rules say which root is returned (the conditions often have several):
 - ``"dks"`` (the default): the reference library's. Starting points in dks's order — the Cartesian product of
   α ∈ (1, 0.1), β ∈ (0, 1, −1) (TAT: × δ ∈ (0, 1, −1); leaky ReLU: slope ∈ (0, 0.5) × β), the least distorted
   transform first, then uniform draws from dks's ranges with its seed 123, 50 starts in all — each solved with
-  MINPACK's ``hybr`` (``scipy.optimize.root``, as dks does); the first root found that passes the rules is
+  MINPACK's hybrd method as dks does through ``scipy.optimize.root`` (here :func:`sigprop.roots.hybrid`, the
+  same steps without importing SciPy); the first root found that passes the rules is
   polished by Newton and returned. So sigprop returns dks's root wherever dks succeeds (dks's own golden
   values are reproduced in tests/test_dks_golden.py). One deliberate difference: TAT's rejection α·γ < 2 is
   applied to |α| (dks lets a negative α through, and with it the unstable roots the rule exists to reject).
