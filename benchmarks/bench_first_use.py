@@ -49,7 +49,8 @@ SIGPROP = {
     "tat tanh L=100": "import sigprop as sp\nt = clock(); sp.tat('tanh', depth=100); OUT['t'] = clock() - t",
     "tat softplus L=100": "import sigprop as sp\nt = clock(); sp.tat('softplus', depth=100); OUT['t'] = clock() - t",
     "eoc tanh σ_b=0.3": "import sigprop as sp\nt = clock(); sp.eoc('tanh', sigma_b=0.3); OUT['t'] = clock() - t",
-    "eoc tanh σ_b=0 (q* → 0: σ_w² scan)": "import sigprop as sp\nt = clock(); sp.eoc('tanh'); OUT['t'] = clock() - t",
+    "eoc tanh σ_b=0 (the default: q* = 0 in closed form)": (
+        "import sigprop as sp\nt = clock(); sp.eoc('tanh'); OUT['t'] = clock() - t"),
     "eoc gelu σ_b=1 (closed-form kernel)": ("import sigprop as sp\nt = clock(); sp.eoc('gelu', sigma_b=1.0); "
                                             "OUT['t'] = clock() - t"),
     "q_map_slope tanh, 50 q (no JAX)": ("import numpy as np, sigprop as sp\nt = clock(); "

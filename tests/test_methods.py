@@ -514,3 +514,29 @@ def test_large_phase_diagram_splines_agree_with_quadrature():
         ok = np.isfinite(a)
         assert np.array_equal(ok, np.isfinite(b))
         np.testing.assert_allclose(b[ok], a[ok], rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("name,slopes", [
+    ("tanh", (1.0, 1.0)), ("erf", (2 / math.sqrt(math.pi),) * 2), ("sin", (1.0, 1.0)),
+    ("tanh(x) + 0.1*x", (1.1, 1.1)), ("elu", (1.0, 1.0)),
+    ("selu", (1.0507009873554804934, 1.0507009873554804934 * 1.6732632423543772848)),
+])
+def test_eoc_without_bias_is_the_vanishing_variance_limit(name, slopes):
+    """σ_b = 0, φ(0) = 0: q* = 0 with χ₁ = σ_w² (φ'(0⁺)² + φ'(0⁻)²)/2, so the EOC is σ_w² = 2/(φ'(0⁺)² + φ'(0⁻)²)
+    exactly (tanh: σ_w = 1; erf: √π/2), reached from q0 = 1 since Q(q) < q there (checked by quad at a few q)."""
+    res = M.eoc(name)
+    w2 = 2.0 / (slopes[0] ** 2 + slopes[1] ** 2)
+    assert res.sigma_w**2 == pytest.approx(w2, rel=1e-14)
+    assert res.q_star == 0.0 and res.chi1 == 1.0 and math.isinf(res.xi_q)
+    phi = sp.activation(name)
+    for q in (1e-3, 0.1, 1.0):
+        second = integrate.quad(lambda z, q=q: float(phi(np.sqrt(q) * z)) ** 2 * math.exp(-z * z / 2), -40, 40,
+                                points=[0.0], epsabs=1e-14, epsrel=1e-13)[0] / math.sqrt(2 * math.pi)
+        assert w2 * second < q
+
+
+def test_eoc_without_bias_refuses_the_limit_where_q0_does_not_reach_it():
+    """φ = x + x³: E[φ²] = q + 6q² + 15q³ > q, so at σ_w² = 1 (φ'(0) = 1) the Q map grows from q0 and q* = 0 is
+    not the fixed point reached: the closed form must not be returned (the scan explains why there is no EOC)."""
+    with pytest.raises(sp.UnachievableError, match="no edge of chaos"):
+        M.eoc("x + x**3")

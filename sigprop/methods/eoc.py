@@ -157,7 +157,9 @@ def eoc(phi, sigma_b: float = 0.0, q0: float = 1.0, sigma_w2_range=(1e-2, 1e2)) 
     σ_w² is bracketed by a scan of ``sigma_w2_range`` and refined by Brent's method. Reports q*, χ₁,
     c* (= 1 on the EOC), ξ_q = −1/log Q'(q*) and ξ_c = −1/log χ₁ (= ∞). Positively homogeneous φ (ReLU
     family) have a closed form: χ₁ = σ_w² E[φ'(z)²] is q-independent and Q is linear, so the EOC is the
-    single point σ_w² = 1/E[φ'(z)²], σ_b = 0 (Hayou et al. 2019). Raises UnachievableError, with the reason,
+    single point σ_w² = 1/E[φ'(z)²], σ_b = 0 (Hayou et al. 2019). So has σ_b = 0 with φ(0) = 0, where the EOC is
+    the limit q* = 0, σ_w² = 2/(φ'(0⁺)² + φ'(0⁻)²), when q0 reaches it (tanh: σ_w = 1 exactly; see
+    ``_eoc_at_vanishing_variance``). Raises UnachievableError, with the reason,
     when there is no EOC (e.g. swish/GELU whose stable q* disappears before χ₁ reaches 1).
     """
     phi = _as_activation(phi)
@@ -172,6 +174,10 @@ def eoc(phi, sigma_b: float = 0.0, q0: float = 1.0, sigma_w2_range=(1e-2, 1e2)) 
         raise ConfigurationError(f"sigma_w2_range must be two numbers, got {sigma_w2_range!r}") from None
     if not (0 < lo < hi and math.isfinite(hi)):
         raise ConfigurationError(f"sigma_w2_range must satisfy 0 < lo < hi < inf, got {sigma_w2_range}")
+    if sb2 == 0.0:
+        vanishing = _eoc_at_vanishing_variance(phi, q0, lo, hi)
+        if vanishing is not None:
+            return vanishing
     found = _eoc_on_fixed_point_curve(phi, sb2, q0, lo, hi)
     if found is not None:
         w2, qs, chi, dq = found
@@ -238,6 +244,44 @@ def _eoc_on_fixed_point_curve(phi, sb2, q0, lo, hi):
         if abs(chi - 1.0) <= 1e-8 and abs(qs - qc) <= 1e-9 * qc:
             return w2, qs, chi, dq
     return None
+
+
+#: the smallest q at which the Q map's margin q − Q(q) is read (far above quadrature rounding, ~1e-15 q)
+_VANISHING_Q_MIN = 1e-6
+
+
+def _eoc_at_vanishing_variance(phi, q0, lo, hi):
+    """σ_b = 0 and φ(0) = 0: the EOC in closed form, or None where it does not apply (the scan then decides).
+
+    Q(0) = 0 is then a fixed point, and as q → 0, E[φ(√q z)²]/q and E[φ'(√q z)²] both tend to
+    s² = (φ'(0⁺)² + φ'(0⁻)²)/2 (one-sided slopes, for a kink at 0): χ₁(q* = 0) = σ_w² s². Below σ_w² = 1/s² the
+    iteration from q0 falls to q* = 0 with χ₁ < 1 (ordered); at σ_w² = 1/s², χ₁ = 1 and Q'(0) = 1, so q decays
+    polynomially (ξ_q = ∞) — the edge of chaos (Poole et al. 2016, arXiv:1606.05340, Fig. 2; tanh: σ_w = 1),
+    provided q0 still reaches 0 there: Q(q) < q on (0, q0] (checked on the q table from 1e-6 up, with a margin
+    above rounding). The σ_w² scan only approached this limit (tanh σ_w = 1 + 3e-9, SELU 6e-5 off)."""
+    with np.errstate(all="ignore"):
+        f, d1, _ = phi.derivatives(np.array([0.0, -1e-300, 1e-300]))
+    d1 = np.broadcast_to(np.asarray(d1, dtype=float), (3,))
+    if not (float(f[0]) == 0.0 and np.all(np.isfinite(d1[1:]))):
+        return None
+    s2 = 0.5 * float(d1[1] ** 2 + d1[2] ** 2)
+    if not s2 > 0.0:
+        return None
+    w2 = 1.0 / s2
+    if not lo <= w2 <= hi:
+        return None
+    q = np.append(Q_TABLE[(Q_TABLE >= _VANISHING_Q_MIN) & (Q_TABLE < q0)], q0)
+    second = _q_moments(phi, q)[0]
+    margin = (q - w2 * second) / q
+    if not np.all(margin > 1e-12):
+        return None
+    return EOCResult(
+        method="edge of chaos", activation=phi, sigma_w=math.sqrt(w2), sigma_b=0.0, q_star=0.0, chi1=1.0,
+        c_star=1.0, xi_q=math.inf, xi_c=math.inf,
+        constants=_frozen({"sigma_w2": w2, "sigma_b2": 0.0, "q*": 0.0, "chi1": 1.0, "c*": 1.0,
+                           "xi_q": math.inf, "xi_c": math.inf, "q0": q0}),
+        notes=f"σ_b = 0 and φ(0) = 0: q* = 0, reached from q0 = {q0:g}, where χ₁ = σ_w²(φ'(0⁺)² + φ'(0⁻)²)/2 = 1; "
+              "Q'(0) = 1, so q decays polynomially (ξ_q = ∞); c* = 1 and ξ_c = ∞.")
 
 
 def _eoc_result(phi, sb, q0, w2, qs, chi, dq):
