@@ -12,7 +12,7 @@ interactive path must not import ``scipy.optimize`` (≈0.4 s on a small machine
   region in the column-scaled norm ‖D p‖ ≤ Δ, the dogleg between the scaled steepest-descent step and the
   Gauss–Newton step, Broyden rank-one updates of the QR factors between forward-difference Jacobians.
   Written step for step, in plain Python floats in hybrd's order of operations, so that it evaluates the
-  same points as SciPy's compiled hybrd (tests/test_roots.py) and gives up where hybrd gives up: the DKS/TAT
+  same points as SciPy's compiled hybrd (tests/test_root_finders.py) and gives up where hybrd gives up: the DKS/TAT
   ``"dks"`` root rule depends on that. Every loop has a fixed cap.
 """
 
@@ -102,7 +102,7 @@ def hybrid(fun: Callable[[np.ndarray], np.ndarray], x0, *, xtol: float = 1.49012
     Following it step for step, in the same order of floating-point operations (plain Python floats, loops
     as MINPACK writes them), matters here: the DKS/TAT ``"dks"`` rule returns the first of dks's starting
     points from which this method converges, so where it gives up must be where hybrd gives up
-    (tests/test_roots.py compares both on every start of the golden problems)."""
+    (tests/test_root_finders.py compares both on every start of the golden problems)."""
     x = [float(t) for t in np.ravel(x0)]
     n = len(x)
     max_evals = 200 * (n + 1) if max_evals is None else max_evals

@@ -253,7 +253,7 @@ def test_the_interactive_path_imports_neither_scipy_nor_jax():
     """`import sigprop`, DKS/TAT/EOC solves (smooth, kinked, typed, leaky ReLU, ResNet), C maps and a phase
     diagram in a new interpreter load neither SciPy (0.3–0.5 s of import on a small machine) nor JAX: the
     quadrature rules, special functions and root finders are sigprop's own (tests/test_quadrature.py,
-    test_special.py and test_roots.py check them against SciPy's)."""
+    test_special.py and test_root_finders.py check them against SciPy's)."""
     code = ("import json, sys, numpy as np, sigprop as sp\n"
             "x = np.linspace(-1, 1, 21)\n"
             "for name in ('tanh', 'gelu', 'softplus', 'relu', 'elu', 'tanh(x) + 0.1*x'):\n"
