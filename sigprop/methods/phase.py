@@ -61,7 +61,7 @@ class _UniformCubic:
 
 
 @lru_cache(maxsize=16)
-def _splines(phi):
+def _interpolants(phi):
     """Cubic interpolants in log q of the moments of φ(√q z) (E[φ²], d/dq, E[φ'²], from φ's dual kernel) and of
     its first 32 Hermite coefficients: two tables, as the fixed-point iteration needs only the first."""
     u = np.linspace(math.log(Q_FLOOR), math.log(Q_CEIL), _TABLE_POINTS)
@@ -71,9 +71,9 @@ def _splines(phi):
     return _UniformCubic(u, moments), _UniformCubic(u, coefficients)
 
 
-def _splined(phi):
-    """(moments(q), coefficients(q)) read from :func:`_splines`."""
-    moments, coefficients = _splines(phi)
+def _interpolated(phi):
+    """(moments(q), coefficients(q)) read from :func:`_interpolants`."""
+    moments, coefficients = _interpolants(phi)
 
     def log_q(q):
         return np.log(np.clip(np.asarray(q, dtype=float), Q_FLOOR, Q_CEIL))
@@ -149,7 +149,7 @@ def phase_diagram(phi, sigma_w2, sigma_b2, q0: float = 1.0) -> PhaseDiagram:
         def coefficients_at(q):
             return _exact_coefficients(phi, q)
     else:
-        moments_at, coefficients_at = _splined(phi)
+        moments_at, coefficients_at = _interpolated(phi)
     q, chi1, dq = fixed_points(phi, sw2, sb2, q0, q_moments=moments_at)
     c_star, chi_c = np.ones_like(q), chi1.copy()
     chaotic = np.isfinite(q) & (chi1 > 1.0 + 1e-12)  # (within 1e-12 of 1: the EOC, c* = 1)
