@@ -186,12 +186,13 @@ def dks_conditions(phi, alpha, beta, smooth=(SMOOTH_NODES, 10)):
 
 def dks_conditions_from_values(z, w, alpha, f0, f1):
     """:func:`dks_conditions` from φ(αz + β) and φ'(αz + β) on the rule (z, w)."""
-    if w.ndim == 1:  # one rule for all (α, β): contractions as matrix-vector products
-        m = f0 @ w
+    if w.ndim == 1:  # one rule for all (α, β): contractions as matrix-vector products (ndarray.dot: the
+        # hybr residual calls this one point at a time, where dot's overhead is half matmul's)
+        m = f0.dot(w)
         s = f0 - m[..., None]
-        g2 = 1.0 / ((s * s) @ w)
-        q_slope = g2 * alpha * ((s * f1) @ (w * z))
-        c_slope = g2 * alpha**2 * ((f1 * f1) @ w)
+        g2 = 1.0 / (s * s).dot(w)
+        q_slope = g2 * alpha * (s * f1).dot(w * z)
+        c_slope = g2 * alpha**2 * (f1 * f1).dot(w)
         return (q_slope, c_slope), (np.sqrt(g2), -m)
     m = np.sum(w * f0, axis=-1)
     s = f0 - m[..., None]

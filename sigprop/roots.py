@@ -78,10 +78,15 @@ def brentq(f: Callable[[float], float], a: float, b: float, *, xtol: float = 2e-
 
 
 class HybridResult(NamedTuple):
+    """``x`` the last iterate, ``fun`` the residual there, ``jac`` hybrd's last Jacobian approximation Q R (a
+    forward-difference Jacobian with Broyden updates, as SciPy's ``fjac`` and ``r`` give it)."""
+
     x: np.ndarray
     success: bool
     nfev: int
     message: str
+    fun: np.ndarray
+    jac: np.ndarray
 
 
 _HYBRID_INFO = {1: "the relative error between two consecutive iterates is at most xtol",
@@ -187,7 +192,8 @@ def hybrid(fun: Callable[[np.ndarray], np.ndarray], x0, *, xtol: float = 1.49012
             elif nslow1 == 10:
                 info = 5
             if info:
-                return HybridResult(np.array(x), info == 1, nfev, _HYBRID_INFO[info])
+                jac = [[sum(q[i][k] * r[k][j] for k in range(n)) for j in range(n)] for i in range(n)]
+                return HybridResult(np.array(x), info == 1, nfev, _HYBRID_INFO[info], np.array(fvec), np.array(jac))
             if ncfail == 2:
                 break
             # Broyden: Qᵀ J_new = R + v uᵀ, u = D² p/‖D p‖, v = (Qᵀ f_new − (Qᵀ f + R p))/‖D p‖

@@ -336,29 +336,62 @@ def _to_p(kind, raw):
     return p
 
 
-def _hybr_residual(phi: Activation, kind: str, targets: tuple[float, ...]):
-    """The residual at one of hybr's points x (dks's raw parameters): the same conditions as :func:`_residual`.
-    For DKS of a smooth φ the sums of :func:`~sigprop.local_maps.dks_conditions_from_values` are taken directly
-    on the fixed smooth rule: hybr calls this ~35 times a solve, one point at a time, where the batched path's
-    array bookkeeping costs more than the quadrature."""
-    nan = np.full(len(targets), np.nan)
-    if kind == "dks" and phi.smooth:
-        z, w = smooth_rule(*FINE)
-        t = np.asarray(targets, dtype=float)
+class _SmoothDKS:
+    """The DKS conditions of a smooth φ at one point at a time, summed directly on the fixed smooth rule (the
+    same sums as :func:`_dks_stats`, :func:`~sigprop.local_maps.dks_conditions_from_values`): hybr calls the
+    residual ~35 times a solve, one point at a time, where the batched path's array bookkeeping costs more than
+    the quadrature; the Newton polish of hybr's root runs on the same sums."""
+
+    def __init__(self, phi: Activation, targets: tuple[float, ...]):
+        self.z, self.w = smooth_rule(*FINE)
         # a registry φ's own (f, f', f'') rule, called as it is (hybr runs under np.errstate(all="ignore"))
-        values = phi.jet.rule if isinstance(phi.jet, Lifted) and not phi.is_transformed else phi.derivatives
+        self.values = phi.jet.rule if isinstance(phi.jet, Lifted) and not phi.is_transformed else phi.derivatives
+        self.targets = tuple(float(t) for t in targets)
 
-        def fun(x):
-            alpha = abs(float(x[0]))
-            if alpha == 0.0:
-                return nan
-            f0, f1 = values(alpha * z + float(x[1]))[:2]
-            if np.ndim(f1) == 0:  # a rule's constant derivative (e.g. 1 for x ↦ x)
-                f1 = np.full(z.shape, float(f1))
-            (q_slope, c_slope), _ = dks_conditions_from_values(z, w, alpha, f0, f1)
-            return np.array([q_slope, c_slope]) - t
+    def stats(self, alpha: float, beta: float) -> tuple[float, float, float, float]:
+        """(Q'(1) − target, C'(1) − target, γ, δ) of φ(αz + β), α > 0."""
+        f0, f1 = self.values(alpha * self.z + beta)[:2]
+        if np.ndim(f1) == 0:  # a rule's constant derivative (e.g. 1 for x ↦ x)
+            f1 = np.full(self.z.shape, float(f1))
+        (q_slope, c_slope), (gamma, delta) = dks_conditions_from_values(self.z, self.w, alpha, f0, f1)
+        return (float(q_slope) - self.targets[0], float(c_slope) - self.targets[1], float(gamma), float(delta))
 
-        return fun
+    def __call__(self, x) -> np.ndarray:
+        """hybr's residual at dks's raw parameters x = (α, β) (α may be negative: the conditions are even in α)."""
+        alpha = abs(float(x[0]))
+        if alpha == 0.0:
+            return np.full(2, np.nan)
+        return np.array(self.stats(alpha, float(x[1]))[:2])
+
+    def polish(self, sol):
+        """hybr's root ``sol`` (a :class:`~sigprop.roots.HybridResult`) refined by at most ``_POLISH_NEWTON``
+        chord steps x ← x − J⁻¹ r(x) with hybr's last Jacobian J (one evaluation a step, where a Newton step
+        with a fresh central-difference Jacobian costs five), a step taken only where it lowers max |r|; stops
+        below ``_DONE_TOL``. Returns (p, r, (α, β, γ, δ)) as rows, p = (log |α|, β), the shapes :func:`newton`
+        returns; the caller falls back to :func:`newton` where r is not within ``ROOT_TOL``."""
+        (j00, j01), (j10, j11) = sol.jac.tolist()
+        det = j00 * j11 - j01 * j10
+        x = [float(v) for v in sol.x]
+        s = self.stats(abs(x[0]), x[1])
+        for _ in range(_POLISH_NEWTON):
+            size = max(abs(s[0]), abs(s[1]))
+            if not (size >= _DONE_TOL and math.isfinite(det) and det != 0.0):
+                break  # converged, NaN (left to the acceptance rules) or no usable Jacobian
+            trial = [x[0] - (j11 * s[0] - j01 * s[1]) / det, x[1] - (j00 * s[1] - j10 * s[0]) / det]
+            t = self.stats(abs(trial[0]), trial[1]) if trial[0] != 0.0 else (math.nan,) * 4
+            if not max(abs(t[0]), abs(t[1])) < size:
+                break
+            x, s = trial, t
+        alpha = abs(x[0])
+        return (np.array([[math.log(alpha), x[1]]]), np.array([s[:2]]), np.array([[alpha, x[1], s[2], s[3]]]))
+
+
+def _hybr_residual(phi: Activation, kind: str, targets: tuple[float, ...]):
+    """The residual at one of hybr's points x (dks's raw parameters): the same conditions as :func:`_residual`
+    (for DKS of a smooth φ, :class:`_SmoothDKS`)."""
+    if kind == "dks" and phi.smooth:
+        return _SmoothDKS(phi, targets)
+    nan = np.full(len(targets), np.nan)
     residual = _residual(phi, kind, targets)
 
     def fun(x):
@@ -386,8 +419,14 @@ def solve_dks_rule(phi: Activation, kind: str, targets: tuple[float, ...]):
             sol = hybrid(fun, raw)
         if not (sol.success and np.all(np.isfinite(sol.x))) or (kind != "dks_leaky" and sol.x[0] == 0.0):
             continue
-        P, R = newton(residual, _to_p(kind, sol.x)[None], _POLISH_NEWTON)
-        C = _STATS[kind](phi, P)[1]
+        P = None
+        if isinstance(fun, _SmoothDKS):
+            P, R, C = fun.polish(sol)
+            if not _accept(kind, R, C)[0]:
+                P = None  # not polished to ROOT_TOL on the fast path: the batched damped Newton decides
+        if P is None:
+            P, R = newton(residual, _to_p(kind, sol.x)[None], _POLISH_NEWTON)
+            C = _STATS[kind](phi, P)[1]
         if not _accept(kind, R, C)[0]:  # not converged, or broke a rule (TAT: |α|·γ ≥ 2)
             rejected += bool(np.all(np.isfinite(R)) and np.max(np.abs(R)) < ROOT_TOL)
             continue
