@@ -629,12 +629,14 @@ class Dashboard(pn.viewable.Viewer):
     def _train_all(self, jobs, optimizer: str, steps: int, dataset: str, stop: threading.Event) -> None:
         # (in the training thread)
         problems, done = [], [0]
+        # K-FAC's step is compiled for each network before its first trained point (≈15 s at depth 50 here)
+        wait = " · K-FAC: a network's first run compiles its step (10–20 s)" if optimizer == "kfac" else ""
         for i, (cfg, spec) in enumerate(jobs):
             if stop.is_set():
                 break
             label = cfg.label()
             self._post(lambda i=i, label=label: setattr(
-                self, "training_status", f"training {i + 1}/{len(jobs)}: {label}"))
+                self, "training_status", f"training {i + 1}/{len(jobs)}: {label}{wait}"))
             points: list = []
 
             def on_point(point, cfg=cfg, points=points):

@@ -16,7 +16,11 @@ Optimisers (the same settings for every configuration compared):
 - ``"adam"``: optax's Adam, learning rate 1e-4;
 - ``"sgd"``: optax's SGD with momentum 0.9, learning rate 0.01;
 - ``"kfac"``: kfac-jax's K-FAC (Martens & Grosse 2015, arXiv:1503.05671), the optimiser DKS pairs with vanilla
-  networks, with its adaptive learning rate, momentum and damping (initial damping 1.0).
+  networks, with its adaptive learning rate, momentum and damping (initial damping 1.0, adapted at every step by
+  the reduction ratio, ×0.9 or ÷0.9). kfac-jax's default adapts it every 5th step by 0.9⁵, the same rate; but
+  whether a step adapts is a static argument of its compiled step, so the default compiles the whole step twice
+  (the second time at step 4, 13–15 s for a depth-50 MLP here): adapting at every step compiles it once, and the
+  first trained point (step 10) comes at 18 s instead of 33 s, at the same time a step (46 ms, width 128).
 
 Training runs in float32 (the kernel maps stay float64). Each run is seeded (weights, batches) and cached per
 process by its settings; repeated runs of one structure reuse its compiled step.
@@ -200,7 +204,7 @@ def _kfac_optimizer(model):
         value_and_grad_func=jax.value_and_grad(_loss_fn(model, register=True)), l2_reg=0.0,
         value_func_has_aux=False, value_func_has_state=False, value_func_has_rng=False,
         use_adaptive_learning_rate=True, use_adaptive_momentum=True, use_adaptive_damping=True,
-        initial_damping=1.0, multi_device=False, num_burnin_steps=0)
+        initial_damping=1.0, damping_adaptation_interval=1, multi_device=False, num_burnin_steps=0)
 
 
 def _evaluate(model):
