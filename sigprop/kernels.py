@@ -633,7 +633,28 @@ class MehlerKernel(DualKernel):
         return hermite_functions(z, self.order, xp=xp)
 
     def coefficients(self, q):
-        """Hermite coefficients ``a_k`` (k < K) of ``φ(√q z)`` and ``E[φ(√q z)²]``."""
+        """Hermite coefficients ``a_k`` (k < K) of ``φ(√q z)`` and ``E[φ(√q z)²]``. In NumPy they are kept per
+        variance (read-only, the 16 latest): choosing the order (:func:`sigprop.activations._mehler_order`)
+        computes the very coefficients the series then needs, which for a kinked φ (order 1,024 on ~3,000
+        Legendre nodes) is the largest part of a first C map."""
+        if self._xp(q) is not np:
+            return self._coefficients(q)
+        key = float(q)
+        cache = self._numpy_coefficients
+        hit = cache.get(key)
+        if hit is None:
+            a, second = self._coefficients(q)
+            a.flags.writeable = False
+            hit = cache[key] = (a, second)
+            while len(cache) > 16:
+                cache.pop(next(iter(cache)), None)
+        return hit
+
+    @cached_property
+    def _numpy_coefficients(self) -> dict:
+        return {}
+
+    def _coefficients(self, q):
         xp = self._xp(q)
         z, w = self._nodes(q)
         fz = self.fn(xp.sqrt(q) * z)
