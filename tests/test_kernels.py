@@ -426,3 +426,45 @@ def test_relu_family_compiled_gap_matches_cancellation_free_oracle(name):
         got = np.asarray(jax.jit(lambda x: ABReluKernel(a, b).gap(1.3, x))(jax.numpy.asarray(d)))
     np.testing.assert_allclose(got[:49], ab_relu_gap(a, b, 1.3, d[:49]), rtol=1e-13)
     np.testing.assert_allclose(got, ab_relu_gap(a, b, 1.3, d), rtol=1e-13, atol=3e-14)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 64, 255, 1023])
+def test_blocked_polynomial_matches_exact_rational_arithmetic(n):
+    """The Mehler series' evaluation in blocks of √n terms (kernels._polynomial) against Σ coef_j c^j summed
+    exactly in fractions, on c ∈ [−1, 1] and coefficients decaying as a kinked φ's do (j^−5/2), within
+    2e-15 of Σ |coef_j c^j| (the rounding of an n-term sum of products)."""
+    from fractions import Fraction
+
+    from sigprop.kernels import _polynomial
+
+    rng = np.random.default_rng(n)
+    coef = rng.uniform(0.1, 1.0, n) / (1.0 + np.arange(n)) ** 2.5
+    c = np.r_[-1.0, -0.731, -1e-3, 0.0, 0.25, 0.5, 0.9, 0.999, 1.0]
+    ours = _polynomial(c, coef)
+    assert ours.shape == c.shape
+    for x, got in zip(c, ours):
+        exact = sum(Fraction(float(a)) * Fraction(float(x)) ** j for j, a in enumerate(coef))
+        scale = float(np.sum(np.abs(coef) * np.abs(x) ** np.arange(n)))
+        assert abs(got - float(exact)) <= 2e-15 * max(scale, 1e-300), (x, got, float(exact))
+
+
+def test_a_kinked_first_c_map_computes_its_hermite_coefficients_once_per_variance(monkeypatch):
+    """Choosing a kinked φ's series order computes the order-1,024 coefficients the series then uses: they are
+    kept, not recomputed (the largest part of a first C map); the kept ones equal a fresh computation."""
+    calls = []
+    original = MehlerKernel._coefficients
+
+    def counted(self, q):
+        calls.append((self.order, self.transform, float(q)))
+        return original(self, q)
+
+    monkeypatch.setattr(MehlerKernel, "_coefficients", counted)
+    act = sp.activation("relu").transformed(1.3, 0.4, 1.1, -0.2)
+    sp.mlp(act, 6, 1.0, 0.0).c_map(np.linspace(-1, 1, 11))
+    assert any(order == 1024 for order, _, _ in calls), calls
+    assert len(calls) == len(set(calls)), calls  # no (order, φ, q) computed twice
+    kern = act.kernel(1.0)
+    kept = kern.coefficients(1.0)
+    fresh = original(kern, 1.0)
+    np.testing.assert_array_equal(kept[0], fresh[0])
+    assert kept[1] == fresh[1] and not kept[0].flags.writeable
