@@ -133,9 +133,9 @@ def _default_comparison(depth):
     }
 
 
-def shaped_vs_degenerate(optimizer, steps, width, eval_every, seeds=3):
+def shaped_vs_degenerate(optimizer, steps, width, eval_every, seeds=3, depth=50):
     table = {}
-    for name, net in _default_comparison(50).items():
+    for name, net in _default_comparison(depth).items():
         table[name] = np.mean([train(net, "digits", optimizer, steps=steps, width=width, seed=s,
                                      eval_every=eval_every).second_half_loss for s in range(seeds)])
     shaped = max(table["tanh · DKS ζ=1.5"], table["leaky ReLU · TAT η=0.9"])
@@ -159,6 +159,30 @@ def test_kfac_trains_dks_and_tat_networks_faster_than_the_standard_one():
     table, _, _ = shaped_vs_degenerate("kfac", steps=100, width=128, eval_every=25)
     shaped = max(table["tanh · DKS ζ=1.5"], table["leaky ReLU · TAT η=0.9"])
     assert shaped <= 0.5 * table["ReLU · He"], table
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_at_depth_100_kfac_trains_dks_and_tat_networks_faster_than_the_standard_and_eoc_ones():
+    """The paper's claim in full at depth 100 (K-FAC, width 128, 100 steps, 3 seeds, digits): DKS and TAT reach
+    at most 0.7× the second-half loss of the EOC tanh network and at most 0.5× that of the standard (He) ReLU
+    network, the margins of the depth-50 tests, fixed before this setting was first run. Measured in that first
+    run: DKS 0.089, TAT 0.116, EOC 0.618, He 1.537. (At depth 50 the ordering against EOC does not hold: see the
+    test above.)"""
+    table, shaped, _ = shaped_vs_degenerate("kfac", steps=100, width=128, eval_every=25, depth=100)
+    assert shaped <= 0.7 * table["tanh · EOC σ_b=0.22"], table
+    assert shaped <= 0.5 * table["ReLU · He"], table
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_at_depth_100_adam_trains_dks_and_tat_networks_faster_than_the_standard_and_eoc_ones():
+    """The same at depth 100 with Adam (lr 1e-4, width 256, 60 steps, 3 seeds), with the margins of the depth-50
+    tests fixed before this setting was first run: at most 0.7× EOC and at most 0.3× He. Measured in that first
+    run: DKS 0.237, TAT 0.512, EOC 1.001, He 2.087; TAT is the closest to its margin (0.512 against 0.70)."""
+    table, shaped, _ = shaped_vs_degenerate("adam", steps=60, width=256, eval_every=10, depth=100)
+    assert shaped <= 0.7 * table["tanh · EOC σ_b=0.22"], table
+    assert shaped <= 0.3 * table["ReLU · He"], table
 
 
 @pytest.mark.slow
