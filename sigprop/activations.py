@@ -50,7 +50,8 @@ class _Entry:
 
 def _jet(name: str) -> Callable[[], Callable]:
     """A registry entry's jet maker from the primitive of the same name (no parameters)."""
-    return lambda: jets.lift(jets.PRIMITIVES[name].rule)
+    primitive = jets.PRIMITIVES[name]
+    return lambda: jets.lift(primitive.rule, primitive.value)
 
 
 def _slope_check(negative_slope):
@@ -71,12 +72,13 @@ _REGISTRY: dict[str, _Entry] = {
         lambda negative_slope: (lambda x: jnp.where(x >= 0, x, negative_slope * x)),
         r"\max(x, 0) + {negative_slope}\,\min(x, 0)", False, (0.0,), {"negative_slope": 0.2},
         kernel=lambda negative_slope: _k.ABReluKernel(negative_slope, 1.0), check=_slope_check,
-        jet=lambda negative_slope: jets.lift(lambda v: jets.PRIMITIVES["leaky_relu"].rule(v, negative_slope))),
+        jet=lambda negative_slope: jets.lift(lambda v: jets.PRIMITIVES["leaky_relu"].rule(v, negative_slope),
+                                             lambda v: jets.PRIMITIVES["leaky_relu"].value(v, negative_slope))),
     "abs": _Entry(lambda: jnp.abs, r"|x|", False, (0.0,), kernel=lambda: _k.ABReluKernel(-1.0, 1.0), jet=_jet("abs")),
     "elu": _Entry(
         lambda alpha: (lambda x: jnp.where(x > 0, x, alpha * jnp.expm1(jnp.minimum(x, 0.0)))),
         r"x \text{ if } x > 0 \text{ else } {alpha}(e^{x} - 1)", False, (0.0,), {"alpha": 1.0},
-        check=_alpha_check, jet=lambda alpha: jets.lift(jets.elu_rule(alpha))),
+        check=_alpha_check, jet=lambda alpha: jets.lift(jets.elu_rule(alpha), jets.elu_value(alpha))),
     "selu": _Entry(
         lambda: (lambda x: _SELU_SCALE * jnp.where(x > 0, x, _SELU_ALPHA * jnp.expm1(jnp.minimum(x, 0.0)))),
         r"\lambda\,(x \text{ if } x > 0 \text{ else } \alpha(e^{x} - 1))", False, (0.0,), jet=_jet("selu")),
@@ -145,15 +147,24 @@ class Activation:
     def __call__(self, x):
         """φ̂(x) = γ(φ(αx + β) + δ); the constants are Python floats, so the dtype of ``x`` is kept: a JAX array
         (or a tracer, inside jit/grad) goes through JAX in its own dtype; NumPy arrays and Python numbers are
-        evaluated in NumPy, float64 for float64 input (no JAX call, whatever JAX's x64 setting)."""
+        evaluated in NumPy (no JAX call, whatever JAX's x64 setting), in x's float dtype (Python numbers and
+        integers in float64): float32 stays float32, as a finite-width network runs (:func:`sigprop.jets.value`)."""
+        alpha, beta, gamma, delta = self.transform
         if self.jet is not None and isinstance(x, (np.ndarray, float, int, np.floating, np.integer)) \
                 and not isinstance(x, bool):
             arr = np.asarray(x)
-            dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.dtype(float)
+            if not np.issubdtype(arr.dtype, np.floating):
+                arr = arr.astype(float)
             with np.errstate(over="ignore", under="ignore"):
-                out = self.derivatives(arr.astype(float))[0].astype(dtype)
-            return out if arr.ndim else out[()]
-        alpha, beta, gamma, delta = self.transform
+                if self.is_transformed:  # in place: a finite network applies φ̂ to (seeds, B, width) arrays
+                    u = alpha * arr
+                    u += beta
+                    out = jets.value(self.jet, u)
+                    out += delta
+                    out *= gamma
+                else:
+                    out = jets.value(self.jet, arr)
+            return out.astype(arr.dtype, copy=False) if arr.ndim else out.astype(arr.dtype)[()]
         if self.transform == (1.0, 0.0, 1.0, 0.0):
             return self.base(x)
         return gamma * (self.base(alpha * x + beta) + delta)

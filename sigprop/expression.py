@@ -350,7 +350,7 @@ def _call(node: ast.Call) -> _Node:
             return jets.apply(name, value, *extra)
         if isinstance(value, (float, int, np.ndarray, np.generic)):  # NumPy in, NumPy out (no JAX)
             with np.errstate(over="ignore", under="ignore"):
-                return jets.PRIMITIVES[name].rule(np.asarray(value, dtype=float), *extra)[0]
+                return jets.PRIMITIVES[name].value_of(np.asarray(value, dtype=float), *extra)
         return f()(value, *extra)
 
     return _Node(call, latex, _ATOM, None, kinks, smooth, arg.uses_x)

@@ -26,6 +26,8 @@ Orthogonal and Gaussian weights have the same limit (theory.md §11) but differe
 from __future__ import annotations
 
 import math
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +40,8 @@ MAX_SEEDS = 1024
 MAX_POINTS = 257
 #: the sampler's cost bound: seeds × layers × B² × width multiply-adds (≈ 10 s on a 2-core machine)
 MAX_WORK = 2e11
+#: runs of at least this many multiply-adds sample their two halves of the seeds in two threads
+SPLIT_WORK = 2e8
 #: the default input cosines of the C-map band
 DEFAULT_COSINES = np.linspace(-1.0, 1.0, 33)
 
@@ -156,12 +160,18 @@ def _record(h: np.ndarray, layer: int):
         dots = np.einsum("sn,sbn->sb", h[:, 0], h[:, 1:])
         cos = dots / np.sqrt(sq[:, :1] * sq[:, 1:])
     if not np.all(np.isfinite(sq)):
-        raise DivergenceError(f"the finite network's signal overflows after top-level unit {layer}: q grows without "
-                              "bound at this width (the infinite-width q map diverges too)")
+        raise _diverged(layer, f"the finite network's signal overflows after top-level unit {layer}: q grows "
+                               "without bound at this width (the infinite-width q map diverges too)")
     if not np.all(sq > 0):
-        raise DivergenceError(f"the finite network's signal vanishes after top-level unit {layer} (every unit is "
-                              "0 for some input): the cosines are undefined")
+        raise _diverged(layer, f"the finite network's signal vanishes after top-level unit {layer} (every unit is "
+                               "0 for some input): the cosines are undefined")
     return sq[:, 0] / h.shape[-1], np.clip(cos, -1.0, 1.0)
+
+
+def _diverged(layer: int, text: str) -> DivergenceError:
+    err = DivergenceError(text)
+    err.layer = layer  # a split run raises the earlier of its halves' divergences
+    return err
 
 
 def _check(width, seeds, c, q0, weights, length, depth):
@@ -205,18 +215,97 @@ def finite_width(net, c=None, q: float = 1.0, *, width: int = 1024, seeds: int =
         raise ConfigurationError(f"finite_width needs a sigprop Network (sp.mlp, sp.resnet, ...), got "
                                  f"{type(net).__name__}")
     c, q0 = _check(width, seeds, DEFAULT_COSINES if c is None else c, q, weights, net.length, net.depth)
-    sampler = Sampler(int(width), weights, [np.random.default_rng([int(seed), s]) for s in range(int(seeds))])
-    h = _inputs(c, q0, int(width), sampler)
-    qs, cs = [], []
+    cancel = threading.Event()
 
-    def record(h, layer):
-        qv, cv = _record(h, layer)
-        qs.append(qv)
-        cs.append(cv)
-        if progress is not None and layer:
-            progress(layer, net.length)
+    def run(ids: range, report) -> tuple[np.ndarray, np.ndarray]:
+        """Sample the networks of seeds ``ids``: (variances, cosines) stacked over layers. Each seed has its own
+        generator, so seed s draws the same network in any grouping."""
+        sampler = Sampler(int(width), weights, [np.random.default_rng([int(seed), s]) for s in ids])
+        qs, cs = [], []
 
-    record(h, 0)
-    net.body.sample(h, sampler, record)
-    return FiniteWidthResult(c=c, q0=q0, width=int(width), weights=weights, cosines=np.stack(cs, axis=1),
-                             variances=np.stack(qs, axis=1), network_name=net.name)
+        def record(h, layer):
+            if cancel.is_set():
+                raise _Cancelled
+            qv, cv = _record(h, layer)
+            qs.append(qv)
+            cs.append(cv)
+            if report is not None and layer:
+                report(layer, net.length)
+
+        h = _inputs(c, q0, int(width), sampler)
+        record(h, 0)
+        net.body.sample(h, sampler, record)
+        return np.stack(qs, axis=1), np.stack(cs, axis=1)
+
+    work = float(seeds) * max(net.depth, net.length) * (c.size + 1) ** 2 * width
+    with _single_threaded_blas():
+        variances, cosines = _in_two_threads(run, int(seeds), progress, cancel, split=work >= SPLIT_WORK)
+    return FiniteWidthResult(c=c, q0=q0, width=int(width), weights=weights, cosines=cosines,
+                             variances=variances, network_name=net.name)
+
+
+_BLAS_USERS = [0, None]  # runs sampling now, and the limiter that restores BLAS's own thread count
+_BLAS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _single_threaded_blas():
+    """BLAS on one thread while any finite-width run samples (process-wide, counted across concurrent runs; the
+    threadpoolctl package sets it). The sampler's products are small ((B × B) by (B × width) per seed), where
+    BLAS's own threads cost more than they give, and fight the two halves of a split run for the cores (measured:
+    depth 100, width 1,024, 8 seeds: 1.5-1.9 s with BLAS's threads, split or not; 0.8-1.0 s split on one BLAS
+    thread). It also makes a seed's draws independent of how many runs share the process: the thread count
+    changes BLAS's rounding, and a sign flip of an eigenvector in :meth:`Sampler.linear` then changes the draw."""
+    with _BLAS_LOCK:
+        if _BLAS_USERS[0] == 0:
+            from threadpoolctl import threadpool_limits
+
+            _BLAS_USERS[1] = threadpool_limits(limits=1, user_api="blas")
+        _BLAS_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS[0] -= 1
+            if _BLAS_USERS[0] == 0:
+                _BLAS_USERS[1].restore_original_limits()
+
+
+class _Cancelled(Exception):
+    """The other half of a split run stopped (cancelled by ``progress``): this half stops at its next layer."""
+
+
+_POOL: list = []  # the worker threads of split runs (made on first use; at most 2, shared by concurrent runs)
+
+
+def _in_two_threads(run, seeds: int, progress, cancel: threading.Event, split: bool):
+    """``run(range(seeds), progress)``, or, when ``split``, the first half of the seeds in this thread and the
+    second in a worker thread (NumPy's elementwise functions, draws, eigh and matmul release the GIL, so the two
+    halves share the machine's cores). ``progress`` follows the first half. An exception in either half (a
+    divergence, or ``progress`` cancelling) is raised once both halves have stopped: a divergence is raised for
+    the earlier layer, as an unsplit run would; a cancellation stops the other half at its next layer."""
+    if not split or seeds < 2:
+        return run(range(seeds), progress)
+    with _BLAS_LOCK:
+        if not _POOL:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _POOL.append(ThreadPoolExecutor(max_workers=2, thread_name_prefix="sigprop-finite"))
+    half = (seeds + 1) // 2
+    second = _POOL[0].submit(run, range(half, seeds), None)
+    try:
+        first = run(range(half), progress)
+    except DivergenceError as err:
+        first = err
+    except BaseException:
+        cancel.set()
+        second.exception()  # wait until the other half has stopped
+        raise
+    try:
+        other = second.result()
+    except DivergenceError as err:
+        other = err
+    errors = [e for e in (first, other) if isinstance(e, DivergenceError)]
+    if errors:
+        raise min(errors, key=lambda e: e.layer)
+    return tuple(np.concatenate(pair, axis=0) for pair in zip(first, other))

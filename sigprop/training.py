@@ -22,8 +22,10 @@ Optimisers (the same settings for every configuration compared):
   (the second time at step 4, 13–15 s for a depth-50 MLP here): adapting at every step compiles it once, and the
   first trained point (step 10) comes at 18 s instead of 33 s, at the same time a step (46 ms, width 128).
 
-Training runs in float32 (the kernel maps stay float64). Each run is seeded (weights, batches) and cached per
-process by its settings; repeated runs of one structure reuse its compiled step.
+Training runs in float32 (the kernel maps stay float64). The step-0 point is evaluated in NumPy (the units'
+``apply_params`` run on NumPy arrays too), so a run's first point comes before JAX is imported or anything is
+compiled. Each run is seeded (weights, batches) and cached per process by its settings; repeated runs of one
+structure reuse its compiled step.
 """
 
 from __future__ import annotations
@@ -94,15 +96,22 @@ class FiniteNetwork:
     def spec(self) -> ParamSpec:
         return ParamSpec(self.width, self.weights, self.stacked)
 
-    def init(self, seed: int):
-        """Parameters for ``seed`` (drawn in NumPy from ``default_rng([seed, 2])``, then float32 JAX arrays)."""
+    def init_numpy(self, seed: int):
+        """Parameters for ``seed``, drawn in NumPy from ``default_rng([seed, 2])``, as NumPy arrays of the spec's
+        dtype (float32): :meth:`apply` runs on them in NumPy, or on ``jax.tree.map(jnp.asarray, ·)`` in JAX."""
         rng = np.random.default_rng([int(seed), 2])
         spec = self.spec
         embed = init_weight(rng, self.features, self.width, 1.0, spec)
         body, n = self.net.body.init_params(rng, self.width, spec)
         params = {"embed": embed, "body": body,
                   "readout": {"w": init_weight(rng, n, self.classes, 1.0, spec), "b": np.zeros(self.classes)}}
-        return jax.tree.map(lambda a: jnp.asarray(a, spec.dtype), params)
+        from .network.base import tree_map
+
+        return tree_map(lambda a: np.asarray(a, spec.dtype), params)
+
+    def init(self, seed: int):
+        """:meth:`init_numpy`'s parameters as JAX arrays."""
+        return jax.tree.map(jnp.asarray, self.init_numpy(seed))
 
     def apply(self, params, x):
         h = self.net.body.apply_params(params["body"], x @ params["embed"])
@@ -207,13 +216,19 @@ def _kfac_optimizer(model):
         initial_damping=1.0, damping_adaptation_interval=1, multi_device=False, num_burnin_steps=0)
 
 
+def _metrics(xp, logits, y):
+    """Per-example softmax cross-entropy −log softmax(logits)_y (shifted by the row maximum: no overflow) and
+    correctness argmax(logits) = y, in NumPy (step 0) or jax.numpy (compiled, later steps)."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    logp = xp.take_along_axis(z, y[:, None], axis=1)[:, 0] - xp.log(xp.exp(z).sum(axis=1))
+    return -logp, xp.argmax(logits, axis=1) == y
+
+
 def _evaluate(model):
     @jax.jit
     def evaluate(params, x, y):
         """Per-example loss and correctness (train and test sets go through as one array: one compile)."""
-        logits = model.apply(params, x)
-        logp = jax.nn.log_softmax(logits)
-        return -jnp.take_along_axis(logp, y[:, None], axis=1)[:, 0], jnp.argmax(logits, axis=1) == y
+        return _metrics(jnp, model.apply(params, x), y)
 
     return evaluate
 
@@ -280,9 +295,8 @@ def train(net, data="digits", optimizer: str = "adam", *, steps: int = 200, batc
                     callback({k: row[k] for k in ("step", "train_loss", "train_accuracy", "test_loss",
                                                   "test_accuracy")} | {"elapsed_s": 0.0})
             return hit
-    with jax.enable_x64(False):
-        result = _train(net, data, optimizer, steps, batch_size, width, weights, seed, lr, eval_every, callback,
-                        stop, settings)
+    result = _train(net, data, optimizer, steps, batch_size, width, weights, seed, lr, eval_every, callback, stop,
+                    settings)
     if cache and not result.stopped:
         with _LOCK:
             _CACHE[key] = result
@@ -307,35 +321,15 @@ def _compiled(model, optimizer, lr):
 
 def _train(net, data: Dataset, optimizer, steps, batch_size, width, weights, seed, lr, eval_every, callback, stop,
            settings) -> TrainResult:
-    from ._jax_cache import configure as configure_jax_cache
-
-    configure_jax_cache()  # K-FAC's step compiles for 10-30 s: a restarted process reads it back
     t0 = time.perf_counter()
     model = FiniteNetwork(net, width, data.features, data.classes, weights, stacked=optimizer != "kfac")
-    parts = _compiled(model, optimizer, lr)
-    k_opt = jax.random.PRNGKey(seed)
-    params = model.init(seed)
-    x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
-    x_all = jnp.asarray(np.concatenate([data.x_train, data.x_test]))
-    y_all = jnp.asarray(np.concatenate([data.y_train, data.y_test]))
-    rng = np.random.default_rng([seed, 1])
     n = len(data.x_train)
-    batch_size = min(batch_size, n)
-
-    def batches():
-        while True:
-            order = rng.permutation(n)
-            for i in range(0, n - batch_size + 1, batch_size):
-                idx = order[i:i + batch_size]
-                yield x_train[idx], y_train[idx]
-
-    stream = batches()
+    x_all = np.concatenate([data.x_train, data.x_test]).astype(np.float32)
+    y_all = np.concatenate([data.y_train, data.y_test])
     curve: dict[str, list] = {k: [] for k in ("steps", "train_loss", "train_accuracy", "test_loss", "test_accuracy")}
-    batch_loss: list[float] = []
-    step_times: list[float] = []
 
-    def record(step):
-        loss, correct = (np.asarray(a, dtype=float) for a in parts["evaluate"](params, x_all, y_all))
+    def record(step, loss, correct):
+        loss, correct = np.asarray(loss, dtype=float), np.asarray(correct, dtype=float)
         point = {"step": step, "train_loss": loss[:n].mean(), "train_accuracy": correct[:n].mean(),
                  "test_loss": loss[n:].mean(), "test_accuracy": correct[n:].mean(),
                  "elapsed_s": time.perf_counter() - t0}
@@ -347,33 +341,58 @@ def _train(net, data: Dataset, optimizer, steps, batch_size, width, weights, see
         if callback is not None:
             callback(point)
 
-    record(0)  # before the optimiser's state: K-FAC's init traces the whole network (≈2 s at depth 50)
-    if optimizer == "kfac":
-        opt = parts["kfac"]
-        state = opt.init(params, k_opt, next(stream))
-    else:
-        state = parts["init"](params)
-    stopped = False
-    for step in range(1, steps + 1):
-        if stop is not None and stop():
-            stopped = True
-            break
-        batch = next(stream)
-        ts = time.perf_counter()
+    # Step 0 in NumPy, the network's own forward pass (0.1-0.3 s at depth 50): the first point comes before JAX is
+    # imported (1.1-1.4 s) and the step and evaluation are compiled (1-3 s; K-FAC's init traces the network, 2 s).
+    params = model.init_numpy(seed)
+    with np.errstate(all="ignore"):
+        record(0, *_metrics(np, model.apply(params, x_all), y_all))
+    from ._jax_cache import configure as configure_jax_cache
+
+    configure_jax_cache()  # K-FAC's step compiles for 10-30 s: a restarted process reads it back
+    with jax.enable_x64(False):
+        parts = _compiled(model, optimizer, lr)
+        params = jax.tree.map(jnp.asarray, params)
+        x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+        x_all, y_all = jnp.asarray(x_all), jnp.asarray(y_all)
+        rng = np.random.default_rng([seed, 1])
+        batch_size = min(batch_size, n)
+
+        def batches():
+            while True:
+                order = rng.permutation(n)
+                for i in range(0, n - batch_size + 1, batch_size):
+                    idx = order[i:i + batch_size]
+                    yield x_train[idx], y_train[idx]
+
+        stream = batches()
+        batch_loss: list[float] = []
+        step_times: list[float] = []
+        k_opt = jax.random.PRNGKey(seed)
         if optimizer == "kfac":
-            params, state, stats = opt.step(params, state, jax.random.fold_in(k_opt, step), batch=batch,
-                                            global_step_int=step)
-            value = stats["loss"]
+            opt = parts["kfac"]
+            state = opt.init(params, k_opt, next(stream))
         else:
-            params, state, value = parts["step"](params, state, batch)
-        value = float(value)
-        step_times.append(time.perf_counter() - ts)
-        batch_loss.append(value if math.isfinite(value) else math.inf)
-        if not math.isfinite(value):  # diverged: the curve ends here
-            record(step)
-            break
-        if step % eval_every == 0 or step == steps:
-            record(step)
+            state = parts["init"](params)
+        stopped = False
+        for step in range(1, steps + 1):
+            if stop is not None and stop():
+                stopped = True
+                break
+            batch = next(stream)
+            ts = time.perf_counter()
+            if optimizer == "kfac":
+                params, state, stats = opt.step(params, state, jax.random.fold_in(k_opt, step), batch=batch,
+                                                global_step_int=step)
+                value = stats["loss"]
+            else:
+                params, state, value = parts["step"](params, state, batch)
+            value = float(value)
+            step_times.append(time.perf_counter() - ts)
+            batch_loss.append(value if math.isfinite(value) else math.inf)
+            if not math.isfinite(value) or step % eval_every == 0 or step == steps:
+                record(step, *parts["evaluate"](params, x_all, y_all))
+            if not math.isfinite(value):  # diverged: the curve ends here
+                break
     later = step_times[1:] or step_times
     timings = {"compile_s": step_times[0] if step_times else 0.0,
                "step_ms": 1000 * float(np.median(later)) if later else 0.0,

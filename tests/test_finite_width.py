@@ -8,12 +8,14 @@ that accepts also has a negative control it must reject, so it cannot pass by ha
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
 from scipy.stats import ortho_group
 
 import sigprop as sp
+import sigprop.finite as finite_mod
 from sigprop.finite import DEFAULT_COSINES, finite_width
 
 
@@ -139,7 +141,14 @@ def test_spread_shrinks_like_one_over_root_width():
     assert abs(slope + 0.5) < 0.08, (slope, spread)
 
 
-def test_results_are_seeded_and_independent_of_how_many_seeds_run():
+@pytest.fixture(params=[False, True], ids=["one thread", "split"])
+def split(request, monkeypatch):
+    """Runs sampled in one thread, or with their seeds split over two threads (SPLIT_WORK = 0: every run)."""
+    monkeypatch.setattr(finite_mod, "SPLIT_WORK", 0.0 if request.param else math.inf)
+    return request.param
+
+
+def test_results_are_seeded_and_independent_of_how_many_seeds_run(split):
     net = sp.mlp("tanh", 5, sigma_w=1.2)
     a = finite_width(net, width=64, seeds=4, seed=3)
     b = finite_width(net, width=64, seeds=2, seed=3)
@@ -149,7 +158,7 @@ def test_results_are_seeded_and_independent_of_how_many_seeds_run():
     assert np.all(lo <= a.mean[-1]) and np.all(a.mean[-1] <= hi) and a.c.shape == DEFAULT_COSINES.shape
 
 
-def test_progress_is_reported_and_can_stop_a_run():
+def test_progress_is_reported_and_can_stop_a_run(split):
     net = sp.mlp("tanh", 30)
     seen = []
 
@@ -176,10 +185,52 @@ def test_bad_sizes_are_refused_with_the_reason(kwargs, match):
         finite_width(sp.mlp("tanh", 100), **kwargs)
 
 
-def test_divergence_is_reported_not_a_nan():
-    """ReLU with σ_w = 4 multiplies q by 8 a layer: float64 overflows near layer 340."""
-    with pytest.raises(sp.DivergenceError, match="overflows"):
+def test_divergence_is_reported_not_a_nan(split):
+    """ReLU with σ_w = 4 multiplies q by 8 a layer: float64 (max 1.8e308 = 8^341) overflows near layer 340."""
+    with pytest.raises(sp.DivergenceError, match=r"overflows after top-level unit 3[2-5]\d"):
         finite_width(sp.mlp("relu", 600, sigma_w=4.0), width=64, seeds=2)
+
+
+def test_a_split_run_draws_what_one_thread_draws_and_raises_the_same_divergence(monkeypatch):
+    net = sp.mlp("tanh", 40, init=sp.dks("tanh", depth=40))
+    runs = {}
+    for threads, work in ((1, math.inf), (2, 0.0)):
+        monkeypatch.setattr(finite_mod, "SPLIT_WORK", work)
+        runs[threads] = finite_width(net, width=128, seeds=5, seed=7)
+        # seeds diverge at different layers (measured: 0-2 at layer 369, 3-5, the worker's half, at 368)
+        with pytest.raises(sp.DivergenceError) as err:
+            finite_width(sp.mlp("relu", 600, sigma_w=4.0), width=16, seeds=6, seed=7, c=[0.0, 0.5])
+        runs[threads, "error"] = str(err.value)
+    np.testing.assert_array_equal(runs[1].cosines, runs[2].cosines)
+    np.testing.assert_array_equal(runs[1].variances, runs[2].variances)
+    assert runs[1, "error"] == runs[2, "error"]
+
+
+def test_stopping_a_split_run_stops_both_halves(monkeypatch):
+    """``progress`` raising in the first half sets the other half's cancel flag: it stops at its next layer, and
+    finite_width returns (raising) only once it has. Depth 5,000: the second half alone runs ~0.2 s."""
+    monkeypatch.setattr(finite_mod, "SPLIT_WORK", 0.0)
+    layers = {}
+    record = finite_mod._record
+
+    def counting(h, layer):
+        layers[threading.current_thread().name] = layer
+        return record(h, layer)
+
+    monkeypatch.setattr(finite_mod, "_record", counting)
+
+    class Stop(Exception):
+        pass
+
+    def progress(done, total):
+        if done == 10:
+            raise Stop
+
+    with pytest.raises(Stop):
+        finite_width(sp.mlp("tanh", 5000), width=64, seeds=2, progress=progress)
+    worker = [n for n in layers if n.startswith("sigprop-finite")]
+    assert len(layers) == 2 and len(worker) == 1 and layers[threading.current_thread().name] == 10
+    assert layers[worker[0]] < 5000
 
 
 def test_concatenation_and_its_refusal():

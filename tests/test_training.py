@@ -42,6 +42,60 @@ def test_forward_pass_is_the_described_network():
     assert len(flat.init(0)["body"][0]["list"]) == 3
 
 
+@pytest.mark.parametrize("stacked", [True, False])
+def test_numpy_forward_pass_is_the_jax_one(stacked):
+    """The step-0 point runs the units' ``apply_params`` in NumPy (float32) on :meth:`FiniteNetwork.init_numpy`;
+    later points in JAX on the same parameters. For every unit with a finite forward pass (Dense, a residual
+    sum, LayerNorm, Looks-Linear, a concatenation), the two agree to float32 rounding, and so does the loss."""
+    from sigprop.training import _metrics
+
+    nets = [sp.mlp("tanh", 5, sigma_w=1.3, sigma_b=0.2), sp.resnet("relu", 3, 0.8, sigma_w=2**0.5),
+            sp.Network(sp.Serial(((sp.Dense(sp.activation("gelu"), 1.2), 1), (sp.LayerNorm(), 1),
+                                  (sp.Dense(sp.activation("tanh")), 2)))),
+            sp.mlp("relu", 4, init=sp.looks_linear("relu")),
+            sp.Network(sp.Serial(((sp.concatenate((sp.Dense(sp.activation("tanh"), 1.2),
+                                                   sp.Dense(sp.activation("relu"), 1.5)), (0.25, 0.75)), 2),)))]
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((9, 6)).astype(np.float32)
+    y = rng.integers(0, 4, 9)
+    for net in nets:
+        model = FiniteNetwork(net, width=32, features=6, classes=4, stacked=stacked)
+        params = model.init_numpy(2)
+        assert all(a.dtype == np.float32 for a in jax.tree.leaves(params))
+        logits = model.apply(params, x)
+        assert isinstance(logits, np.ndarray) and logits.dtype == np.float32
+        on_jax = model.apply(model.init(2), jnp.asarray(x))
+        np.testing.assert_allclose(logits, np.asarray(on_jax), rtol=2e-5, atol=2e-5 * np.abs(logits).max())
+        (loss, right), (loss_j, right_j) = _metrics(np, logits, y), _metrics(jnp, on_jax, jnp.asarray(y))
+        np.testing.assert_allclose(loss, np.asarray(loss_j), rtol=1e-4)
+        np.testing.assert_array_equal(right, np.asarray(right_j))
+        # and the loss is the cross-entropy, from scipy's logsumexp (a second implementation)
+        from scipy.special import logsumexp
+
+        want = logsumexp(logits.astype(float), axis=1) - logits.astype(float)[np.arange(9), y]
+        np.testing.assert_allclose(loss, want, rtol=1e-5)
+
+
+def test_the_first_point_comes_before_jax_is_imported():
+    """A fresh process: the step-0 point (NumPy) is reported before JAX is imported, well under a second."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys, time
+        import sigprop as sp
+        net = sp.mlp("tanh", 20, init=sp.dks("tanh", depth=20))
+        seen = []
+        t = time.perf_counter()
+        sp.train(net, "digits", "adam", steps=2, width=64, eval_every=1, cache=False,
+                 callback=lambda p: seen.append(("jax" in sys.modules, p["step"])))
+        print(seen)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.strip() == "[(False, 0), (True, 1), (True, 2)]", out.stdout + out.stderr[-2000:]
+
+
 def test_looks_linear_network_is_linear_at_initialisation_and_not_after_a_step():
     net = sp.mlp("relu", 20, init=sp.looks_linear("relu"))
     model = FiniteNetwork(net, width=32, features=6, classes=3)

@@ -16,8 +16,8 @@ branches)``              TAT, arXiv:2203.08120, Appendix B): ``on_layer`` at eve
 ``ntk_backward``         records what each layer injects, a reverse pass gives each layer's multiplier
 ``sample(h, sampler)``   a finite-width random network: the unit's output for inputs ``h`` (seeds, B, n), its
                          fresh weights drawn exactly through ``sampler`` (:mod:`sigprop.finite`)
-``init_params`` /        the same finite network with explicit, trainable parameters in JAX
-``apply_params``         (:mod:`sigprop.training`); units without parameters use the defaults below
+``init_params`` /        the same finite network with explicit, trainable parameters (:mod:`sigprop.training`),
+``apply_params``         drawn in NumPy, applied to NumPy or JAX arrays alike; parameter-free units use the defaults
 =======================  ======================================================================================
 
 The kernel state is ``(q, d)``: the pre-activation variance and ``d = 1 − c``, so degeneration near c = 1 is
@@ -31,7 +31,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import ConfigurationError
+from ..kernels import _ns
 
 
 class NumpyMemo(dict):
@@ -171,8 +174,6 @@ class Serial(Unit):
         first repetition apart, since it may change the width). ``rng``: a NumPy generator (parameters are drawn
         in NumPy: no compilation); ``spec``: width, weights and ``stacked`` (:class:`sigprop.training.ParamSpec`).
         Returns (params, output width)."""
-        import numpy as np
-
         out, n = [], n_in
         for unit, times in self.runs:
             run = []
@@ -188,21 +189,39 @@ class Serial(Unit):
         return out, n
 
     def apply_params(self, params, h):
-        """The finite network's forward pass: the units in order (repeated runs as one :func:`jax.lax.scan`)."""
-        import jax
-
+        """The finite network's forward pass: the units in order; in JAX, repeated runs as one
+        :func:`jax.lax.scan`, in NumPy (NumPy ``h`` and parameters) as a loop over the stacked axis."""
         for (unit, times), run in zip(self.runs, params):
             if "list" in run:
                 for p in run["list"]:
                     h = unit.apply_params(p, h)
+                continue
+            h = unit.apply_params(run["first"], h)
+            if run["scan"] is None:  # a run of units without parameters
+                for _ in range(times - 1):
+                    h = unit.apply_params(None, h)
+            elif _ns(h) is np:
+                for i in range(times - 1):
+                    h = unit.apply_params(_tree_take(run["scan"], i), h)
             else:
-                h = unit.apply_params(run["first"], h)
-                if run["scan"] is not None:
-                    h, _ = jax.lax.scan(lambda x, p, unit=unit: (unit.apply_params(p, x), None), h, run["scan"])
-                else:  # a run of units without parameters
-                    for _ in range(times - 1):
-                        h = unit.apply_params(None, h)
+                import jax
+
+                h, _ = jax.lax.scan(lambda x, p, unit=unit: (unit.apply_params(p, x), None), h, run["scan"])
         return h
+
+
+def tree_map(fn, tree):
+    """``fn`` on every array of a parameter tree (dicts, lists and tuples; None stays None), without JAX."""
+    if isinstance(tree, dict):
+        return {k: tree_map(fn, v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(tree_map(fn, v) for v in tree)
+    return None if tree is None else fn(tree)
+
+
+def _tree_take(tree, i: int):
+    """Entry ``i`` of a stacked parameter tree (the inverse of :func:`_tree_stack`)."""
+    return tree_map(lambda a: a[i], tree)
 
 
 def _tree_stack(np, trees):

@@ -16,13 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from .._lazy import Lazy
 from ..kernels import _ns
 from .base import NumpyMemo, Unit
-
-jnp = Lazy("jax.numpy")
 
 
 @dataclass(frozen=True)
@@ -49,10 +44,12 @@ class LayerNorm(Unit):
         return B / rec
 
     def sample(self, h, sampler):
-        return h / np.sqrt(np.mean(h * h, axis=-1, keepdims=True))
+        return self.apply_params(None, h)
 
     def apply_params(self, params, h):
-        return h / jnp.sqrt(jnp.mean(h * h, axis=-1, keepdims=True))
+        """``h / √(mean h²)`` over the features, in NumPy or JAX as ``h`` is."""
+        xp = _ns(h)
+        return h / xp.sqrt(xp.mean(h * h, axis=-1, keepdims=True))
 
 
 @dataclass(frozen=True)

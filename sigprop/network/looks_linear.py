@@ -19,12 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._lazy import Lazy
 from ..activations import Activation
 from ..errors import ConfigurationError
+from ..kernels import _ns
 from .base import Layer, NumpyMemo
-
-jnp = Lazy("jax.numpy")
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,7 @@ class LooksLinear(Layer):
         return {"w": self.gamma * np.concatenate([w, -w], axis=0), "b": np.zeros(spec.width)}, spec.width
 
     def apply_params(self, params, h):
-        return jnp.concatenate([self.base(h), self.base(-h)], axis=-1) @ params["w"] + params["b"]
+        return _ns(h).concatenate([self.base(h), self.base(-h)], axis=-1) @ params["w"] + params["b"]
 
 
 @dataclass(frozen=True)

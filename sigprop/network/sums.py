@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 from ..errors import ConfigurationError
+from ..kernels import _ns
 from .base import Serial, Unit
 
 #: |Σ wᵢ² − 1| allowed for a normalised sum
@@ -151,9 +152,7 @@ class Sum(Unit):
         return params, (sum(outs) if self.concat else outs[0])
 
     def apply_params(self, params, h):
-        import jax.numpy as jnp
-
-        return self._combine(jnp, [b.apply_params(p, h) for b, p in zip(self.branches, params)])
+        return self._combine(_ns(h), [b.apply_params(p, h) for b, p in zip(self.branches, params)])
 
 
 def w_pos(w: float) -> bool:
