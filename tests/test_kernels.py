@@ -382,7 +382,9 @@ def test_kernel_classes_never_share_compiled_code():
 
     import jax
 
-    from sigprop.kernels import ABReluKernel, AffineKernel, ErfKernel, GeluKernel, MehlerKernel, SinKernel
+    from sigprop.kernels import ABReluKernel, AffineKernel, ErfKernel, GeluKernel, MehlerKernel, SinKernel, enable_jax
+
+    enable_jax()  # what every jitted path calls first (kernels become pytrees only then: NumPy-only use skips it)
 
     kernels = [ABReluKernel(0.0, 1.0), ErfKernel(), GeluKernel(), SinKernel(), AffineKernel(ErfKernel(), 2.0, 1.5, 0.1),
                AffineKernel(SinKernel(), 2.0, 1.5, 0.1), sp.activation("tanh").kernel(1.0)]
