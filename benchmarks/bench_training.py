@@ -69,7 +69,7 @@ def step_times():
 
 
 #: (depth, optimiser, width, steps, eval_every): depth 50 as the dashboard's default; depth 100 as the tests'
-#: pre-registered setting (tests/test_training.py::test_at_depth_100_*)
+#: pre-registered setting (tests/test_training.py::test_at_depth_100_dks_and_tat_networks_train_faster_...)
 LOSS_SETTINGS = ((50, "adam", 256, 200, 25), (50, "kfac", 128, 100, 25),
                  (100, "adam", 256, 60, 10), (100, "kfac", 128, 100, 25))
 
