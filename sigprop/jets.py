@@ -280,7 +280,7 @@ PRIMITIVES: dict[str, Primitive] = {
     "selu": Primitive(_selu, value=lambda v: SELU_SCALE * _elu_value_with(SELU_ALPHA)(v)),
     "softsign": Primitive(_softsign, value=lambda v: v / (1.0 + np.abs(v))),
     "leaky_relu": Primitive(_leaky_relu, 2, value=lambda v, slope: np.where(v >= 0, v, slope * v)),
-    "identity": Primitive(_identity, value=lambda v: v),
+    "identity": Primitive(_identity, value=lambda v: v.copy()),  # a new array, as every other value
 }
 
 
