@@ -231,17 +231,19 @@ def _abs(v):
 
 
 def _elu_with(alpha: float):
+    value = _elu_value_with(alpha)
+
     def rule(v):
         pos = v > 0
         e = np.exp(np.minimum(v, 0.0))
-        return (np.where(pos, v, alpha * np.expm1(np.minimum(v, 0.0))), np.where(pos, 1.0, alpha * e),
-                np.where(pos, 0.0, alpha * e))
+        return value(v), np.where(pos, 1.0, alpha * e), np.where(pos, 0.0, alpha * e)
 
     return rule
 
 
 _elu = _elu_with(1.0)
 _selu_base = _elu_with(SELU_ALPHA)
+_selu_base_value = _elu_value_with(SELU_ALPHA)
 
 
 def _selu(v):
@@ -277,7 +279,7 @@ PRIMITIVES: dict[str, Primitive] = {
     "silu": Primitive(_silu, value=lambda v: v * special.expit(v)),
     "relu": Primitive(_relu, value=lambda v: np.maximum(v, 0.0)), "abs": Primitive(_abs, value=np.abs),
     "elu": Primitive(_elu, value=_elu_value_with(1.0)),
-    "selu": Primitive(_selu, value=lambda v: SELU_SCALE * _elu_value_with(SELU_ALPHA)(v)),
+    "selu": Primitive(_selu, value=lambda v: SELU_SCALE * _selu_base_value(v)),
     "softsign": Primitive(_softsign, value=lambda v: v / (1.0 + np.abs(v))),
     "leaky_relu": Primitive(_leaky_relu, 2, value=lambda v, slope: np.where(v >= 0, v, slope * v)),
     "identity": Primitive(_identity, value=lambda v: v.copy()),  # a new array, as every other value
