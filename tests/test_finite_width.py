@@ -211,10 +211,14 @@ def test_stopping_a_split_run_stops_both_halves(monkeypatch):
     finite_width returns (raising) only once it has. Depth 5,000: the second half alone runs ~0.2 s."""
     monkeypatch.setattr(finite_mod, "SPLIT_WORK", 0.0)
     layers = {}
+    worker_started = threading.Event()
     record = finite_mod._record
 
     def counting(h, layer):
-        layers[threading.current_thread().name] = layer
+        name = threading.current_thread().name
+        layers[name] = layer
+        if name.startswith("sigprop-finite"):
+            worker_started.set()
         return record(h, layer)
 
     monkeypatch.setattr(finite_mod, "_record", counting)
@@ -224,6 +228,9 @@ def test_stopping_a_split_run_stops_both_halves(monkeypatch):
 
     def progress(done, total):
         if done == 10:
+            # under load the worker may not have reached its first layer yet: stop only once it is running, so
+            # that the test shows a running half being stopped (not one that never started)
+            assert worker_started.wait(60)
             raise Stop
 
     with pytest.raises(Stop):
