@@ -218,16 +218,20 @@ async def student(ws_url: str, index: int, arrive: float, duration: float, pause
         out["opened"] = time.perf_counter() - t0
 
         def answered(t, check=None):
-            """The change sent at ``t`` is answered: the readouts were redrawn after ``t`` and no longer say
-            "computing…", and the new curve data arrived, or the engine refused the new settings, or ``check``
-            sees the new state in the readouts (a new method can give the very same curves, e.g. tanh's EOC at
-            σ_b = 0 is σ_w = 1, and Bokeh sends no unchanged data)."""
+            """The change sent at ``t`` is answered: the readouts do not say "computing…", and the new curve
+            data arrived after ``t`` (a curve is drawn only once computed), or the readouts, redrawn after ``t``,
+            show the engine's refusal, or ``check`` sees the new state in them (a new method can give the very
+            same curves, e.g. tanh's EOC at σ_b = 0 is σ_w = 1, and Bokeh sends no unchanged data). The readouts
+            need not change: DKS gives tanh, softplus and GELU networks readouts equal to 4 digits, and Panel
+            sends no unchanged text."""
             readouts = session.find(("HTML",), "sigprop-readouts")
             row = (session.readout_rows()[1:2] or [""])[0]
-            if session.touched.get(readouts, 0.0) <= t or "computing" in row:
+            if "computing" in row:
                 return False
-            return (session.touched.get(session.renderer_source(name), 0.0) > t or "sigprop-row-error" in row
-                    or (check is not None and check()))
+            if session.touched.get(session.renderer_source(name), 0.0) > t:
+                return True
+            return session.touched.get(readouts, 0.0) > t and (
+                "sigprop-row-error" in row or (check is not None and check()))
 
         async def change(model_id, value, kind, check=None):
             out["stage"] = f"{kind} -> {value!r}"
@@ -278,6 +282,8 @@ async def student(ws_url: str, index: int, arrive: float, duration: float, pause
                            timeout=30)  # the URL keeps the session's own state
     except Exception as exc:  # noqa: BLE001 - reported per session, counted as an error by the caller
         out["failed"] = f"{type(exc).__name__}: {exc} (at {out.get('stage', 'open')})"
+        if session is not None:  # what the session showed when it gave up
+            out["readouts"] = session.readout_rows()
     finally:
         if session is not None:
             await session.close()
