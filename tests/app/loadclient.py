@@ -23,6 +23,7 @@ import time
 from bokeh.protocol import Protocol
 from bokeh.protocol.receiver import Receiver
 from bokeh.util.token import generate_jwt_token, generate_session_id
+from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
 PROTOCOL = Protocol()
@@ -46,8 +47,10 @@ class Session:
     @classmethod
     async def open(cls, ws_url: str, timeout: float = 120.0) -> Session:
         token = generate_jwt_token(generate_session_id())
+        # (Tornado gives up on a handshake after 20 s by default; a browser waits, and so does a student here)
+        request = HTTPRequest(ws_url, connect_timeout=timeout, request_timeout=timeout)
         ws = await asyncio.wait_for(
-            websocket_connect(ws_url, subprotocols=["bokeh", token], max_message_size=64 * 2**20), timeout)
+            websocket_connect(request, subprotocols=["bokeh", token], max_message_size=64 * 2**20), timeout)
         self = cls(ws)
         ack = await asyncio.wait_for(self._read(), timeout)
         if ack is None or ack.msgtype != "ACK":
