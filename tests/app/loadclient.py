@@ -51,6 +51,7 @@ class Session:
         request = HTTPRequest(ws_url, connect_timeout=timeout, request_timeout=timeout)
         ws = await asyncio.wait_for(
             websocket_connect(request, subprotocols=["bokeh", token], max_message_size=64 * 2**20), timeout)
+        ws.protocol.set_nodelay(True)  # (as a browser does: TCP_NODELAY, no Nagle delay between a message's frames)
         self = cls(ws)
         ack = await asyncio.wait_for(self._read(), timeout)
         if ack is None or ack.msgtype != "ACK":
