@@ -41,6 +41,7 @@ class Session:
         self.models: dict[str, dict] = {}  # id -> {"name": type, "attributes": {...}}
         self.touched: dict[str, float] = {}  # id -> perf_counter() of the last PATCH-DOC that changed it
         self.errors: list[str] = []  # ERROR messages from the server
+        self.patches = 0  # PATCH-DOC messages received
         self._news = asyncio.Event()
         self._reader: asyncio.Task | None = None
 
@@ -103,6 +104,7 @@ class Session:
                 self._news.set()
                 return
             if message.msgtype == "PATCH-DOC":
+                self.patches += 1
                 now = time.perf_counter()
                 for event in message.content.get("events", []):
                     self._apply(event, now)

@@ -11,6 +11,7 @@ asserted (a shared CI machine is noisy; the targets are checked by the benchmark
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
@@ -80,6 +81,38 @@ def test_a_class_opens_and_works(app_server):
     # kind) are still filling at CI size, so a leak is what this catches: measured +13 % at 16 + 16 sessions.
     assert rss_second <= 1.25 * rss_first, "server memory grows with the number of sessions served"
     assert server_errors(app_server.log()[log_start:]) == []
+
+
+def test_one_sessions_changes_send_nothing_to_another(app_server):
+    """A session's work reaches only its own page. (Panel's template spinner followed the process-wide
+    ``state.busy``: every event of any session sent every open session two messages, and with 80 sessions open a
+    slider move cost the server 125 ms instead of 12; the dashboard's template has no such spinner.)"""
+
+    async def scenario():
+        quiet = await loadclient.Session.open(ws(app_server.url))
+        busy = await loadclient.Session.open(ws(app_server.url))
+        try:
+            for s in (quiet, busy):
+                await s.wait(lambda s=s: s.find(("Slider",), "sigprop-depth") is not None
+                             and "computing" not in " ".join(s.readout_rows()), timeout=120)
+            await asyncio.sleep(2.0)  # the first page's own follow-ups (URL, readouts) are in
+            before = quiet.patches
+            slider = busy.find(("Slider",), "sigprop-depth")
+            start = busy.models[slider]["attributes"].get("value")
+            for value in (start + 1, start + 2, start + 3):
+                t = time.perf_counter()
+                await busy.set_value(slider, value)
+                await busy.wait(lambda t=t: busy.touched.get(busy.find(("HTML",), "sigprop-readouts"), 0.0) > t
+                                and "computing" not in " ".join(busy.readout_rows()), timeout=120)
+            await asyncio.sleep(1.0)
+            return quiet.patches - before, busy.patches
+        finally:
+            await quiet.close()
+            await busy.close()
+
+    received, sent_to_busy = loadclient.run_async(scenario)
+    assert sent_to_busy > 0
+    assert received == 0, f"another session's three depth changes sent this one {received} messages"
 
 
 def test_a_heavy_neighbour_does_not_stall_light_sessions(app_server):
