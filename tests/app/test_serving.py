@@ -3,7 +3,6 @@ document validation) run here on the pages a session can build."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -15,6 +14,7 @@ from bokeh.core.validation.check import check_integrity
 from bokeh.server.contexts import ApplicationContext
 from bokeh.util.token import generate_jwt_token
 from conftest import ROOT
+from loadclient import run_async
 from panel.io.application import build_single_handler_application
 from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
@@ -43,7 +43,7 @@ def served_document(query: dict):
         session = await context.create_session_if_needed("validation", request, token)
         return session.document
 
-    return asyncio.run(build())
+    return run_async(build)  # (in a thread of its own: this worker may run Playwright's event loop already)
 
 
 @pytest.fixture
