@@ -271,10 +271,12 @@ async def student(ws_url: str, index: int, arrive: float, duration: float, pause
                            if i != now and (not depth_stops or depth_stops[i] <= 1000)]
                 stop = rng.choice(choices)
                 # (a deep network degenerated to its fixed point draws the very same curves at the next depth,
-                # and Bokeh sends no unchanged data: the readouts' depth column then says the change is in)
+                # and Bokeh sends no unchanged data: the readouts' depth column, or the engine's refusal of the
+                # new depth, then says the change is in)
                 depth = f"<td>{depth_stops[stop]:,}</td>" if depth_stops else None
                 await change(slider, stop, kind, check=None if depth is None else (
-                    lambda depth=depth: depth in (session.readout_rows()[1:2] or [""])[0]))
+                    lambda depth=depth: any(x in (session.readout_rows()[1:2] or [""])[0]
+                                            for x in (depth, "sigprop-row-error"))))
             elif kind == "sigma_w":
                 slider = session.find(("Slider",), "sigprop-sigma_w")
                 now = session.models[slider]["attributes"].get("value")
