@@ -848,7 +848,7 @@ class Dashboard(pn.viewable.Viewer):
             raw_css=[explain.font_faces(), PHONE_CSS],  # KaTeX's fonts, from the app's static folder
             # No template-wide busy spinner: Panel's follows the process-wide ``state.busy``, so every event of
             # any session set the spinner of every open session, twice (on, off). With 80 sessions open, a
-            # slider move cost the server 125 ms instead of 12 (tests/app/test_serving.py). The plots have
+            # slider move cost the server 125 ms instead of 12 (tests/app/test_load.py). The plots have
             # their own spinners, which follow this session's computations only.
             busy_indicator=None,
         )

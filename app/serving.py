@@ -1,6 +1,6 @@
 """How a ``panel serve app`` process is tuned for a class of sessions: once per process, from ``main.py``.
 
-Measured on this project's 2-core machine (issue 10; figures in the README's "Serving a class" section):
+Measured on this project's 2-core machine (issue 10; the README's "Running the app for a class" has the load figures):
 
 - **No Nagle delay on the websockets.** Bokeh sends every message as several websocket frames (header,
   metadata, content, buffers). Without ``TCP_NODELAY``, the kernel holds each frame after the first until the
