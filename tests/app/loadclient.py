@@ -170,6 +170,10 @@ class Session:
                 return a["data_source"].get("id")
         return None
 
+    def first_row(self) -> str:
+        """The readouts' row of the first configuration (the student's own), or "" before it is drawn."""
+        return (self.readout_rows()[1:2] or [""])[0]
+
     def readout_rows(self) -> list[str]:
         model_id = self.find(("HTML",), "sigprop-readouts")
         text = self.models[model_id]["attributes"].get("text", "") if model_id else ""
@@ -231,7 +235,7 @@ async def student(ws_url: str, index: int, arrive: float, duration: float, pause
             need not change: DKS gives tanh, softplus and GELU networks readouts equal to 4 digits, and Panel
             sends no unchanged text."""
             readouts = session.find(("HTML",), "sigprop-readouts")
-            row = (session.readout_rows()[1:2] or [""])[0]
+            row = session.first_row()
             if "computing" in row:
                 return False
             if session.touched.get(session.renderer_source(name), 0.0) > t:
@@ -246,7 +250,7 @@ async def student(ws_url: str, index: int, arrive: float, duration: float, pause
             await session.wait(lambda: answered(t, check) and (check is None or check()))
             out["latencies"].append(time.perf_counter() - t)
             out["kinds"].append(kind)
-            out["refused"] += "sigprop-row-error" in (session.readout_rows()[1:2] or [""])[0]
+            out["refused"] += "sigprop-row-error" in session.first_row()
             out["foreign"] += sorted(set(USER.findall(" ".join(session.readout_rows()))) - {name})
 
         state = {"method": "Standard", "activation": "tanh"}
@@ -255,10 +259,10 @@ async def student(ws_url: str, index: int, arrive: float, duration: float, pause
             await asyncio.sleep(rng.uniform(*pause))
             kinds = ["depth", "method", "activation"] + (["sigma_w"] if state["method"] == "Standard" else [])
             kind = rng.choice(kinds)
-            refused = "sigprop-row-error" in (session.readout_rows()[1:2] or [""])[0]
+            refused = "sigprop-row-error" in session.first_row()
             if refused and state["method"] != "Standard":  # back to settings that work (the same refusal
                 await change(session.find(("Select", "CustomSelect"), "sigprop-method"), "Standard", "method",
-                             check=lambda: "Standard" in (session.readout_rows()[1:2] or [""])[0])
+                             check=lambda: "Standard" in session.first_row())
                 state["method"] = "Standard"  # again would not redraw anything)
             elif refused:  # Standard refused: softplus or gelu whose variance grows without bound; tanh is bounded
                 await change(session.find(("TextInput",), "sigprop-activation"), "tanh", "activation")
@@ -275,7 +279,7 @@ async def student(ws_url: str, index: int, arrive: float, duration: float, pause
                 # new depth, then says the change is in)
                 depth = f"<td>{depth_stops[stop]:,}</td>" if depth_stops else None
                 await change(slider, stop, kind, check=None if depth is None else (
-                    lambda depth=depth: any(x in (session.readout_rows()[1:2] or [""])[0]
+                    lambda depth=depth: any(x in session.first_row()
                                             for x in (depth, "sigprop-row-error"))))
             elif kind == "sigma_w":
                 slider = session.find(("Slider",), "sigprop-sigma_w")
@@ -284,7 +288,7 @@ async def student(ws_url: str, index: int, arrive: float, duration: float, pause
             elif kind == "method":
                 new = rng.choice([m for m in METHODS if m != state["method"]])
                 await change(session.find(("Select", "CustomSelect"), "sigprop-method"), new, kind,
-                             check=lambda new=new: any(new in r for r in session.readout_rows()[1:2]))
+                             check=lambda new=new: new in session.first_row())
                 state["method"] = new
             else:
                 new = rng.choice([a for a in ACTIVATIONS if a != state["activation"]])
