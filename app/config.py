@@ -173,6 +173,7 @@ class Configuration(param.Parameterized):
         """Compute (and cache) what the dashboard draws for this configuration (``parts`` of FIRST_TAB and
         OTHER_TABS); errors are cached and shown when drawn."""
         spec = self.spec()
+        data.compute_elsewhere(spec, parts)  # served: in an engine process (app/work.py); else a no-op
         for part in parts:
             try:
                 self._part(part)[0](spec)

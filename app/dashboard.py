@@ -153,6 +153,7 @@ def start_warmup(states=DEFAULT, delay: float = 10.0) -> None:
 
 def _start_warmup_now() -> None:
     if _warmup is not None and _warmup.ident is None:
+        work.start_engine_processes()  # served: configurations are computed there from now on (app/work.py)
         _warmup.start()
 
 

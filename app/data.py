@@ -8,6 +8,7 @@ and two sessions showing the same configuration share the work.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections import OrderedDict
@@ -18,6 +19,8 @@ import contourpy
 import numpy as np
 
 import sigprop as sp
+
+log = logging.getLogger(__name__)
 
 C_GRID = np.linspace(-1.0, 1.0, 201)  # input cosines c for the C_f(c) curves
 D_GRID = np.logspace(-8.0, np.log10(2.0), 121)  # d = 1 - c for the 1 - C_f(1 - d) curves
@@ -51,10 +54,7 @@ def memo(maxsize: int = 256):
                 with key_lock:
                     hit = store.get(args)
                     if hit is None:
-                        try:
-                            hit = (True, fn(*args))
-                        except (ValueError, ArithmeticError) as exc:
-                            hit = (False, exc)
+                        hit = attempt(fn, *args)
                         with guard:
                             store[args] = hit
                             if len(store) > maxsize:
@@ -69,12 +69,30 @@ def memo(maxsize: int = 256):
             ok, value = store.get(args, (False, None))
             return value if ok else None
 
+        def put(hit: tuple, *args) -> None:
+            """Store ``hit`` = (True, result) or (False, the error raised) for ``args``, computed elsewhere (an
+            engine process, :func:`compute_elsewhere`)."""
+            with guard:
+                store.setdefault(args, hit)
+                if len(store) > maxsize:
+                    store.popitem(last=False)
+
         cached.peek = peek
+        cached.put = put
         cached.cached = lambda *args: args in store
         cached.cache_clear = store.clear
         return cached
 
     return wrap
+
+
+def attempt(fn, *args) -> tuple:
+    """(True, fn(*args)), or (False, the error) when sigprop refused the input (a ValueError or ArithmeticError:
+    cached like a result); any other exception propagates."""
+    try:
+        return True, fn(*args)
+    except (ValueError, ArithmeticError) as exc:
+        return False, exc
 
 
 METHODS = ("standard", "eoc", "dks", "tat", "looks_linear")
@@ -367,6 +385,50 @@ def ntk(spec: Spec) -> NTK:
     bound = float(sp.ntk_bound(spec.zeta)) if spec.method == "dks" else None
     return NTK(layers, per_layer[list(layers)], _np(res.total) / (depth + 1), bound, res.max_deviation,
                np.arange(len(cond)), cond)
+
+
+# ---- computed elsewhere (served: in the engine processes of app/work.py) -------------------------------------
+SPEC_PARTS = {"curves": curves, "point": local_point, "ntk": ntk}  # the parts that are functions of a Spec alone
+
+
+def compute_parts(spec: Spec, parts: tuple[str, ...]) -> dict:
+    """{part: (True, result) or (False, the error)} for ``parts`` (keys of SPEC_PARTS) of one configuration, in
+    one call: its model is solved once for all of them (and stays cached where this runs)."""
+    return {part: attempt(SPEC_PARTS[part], spec) for part in parts}
+
+
+_elsewhere = None  # fn(spec, parts) -> compute_parts(spec, parts), computed in another process (set_elsewhere)
+_elsewhere_guard = threading.Lock()
+_elsewhere_pending: dict = {}  # spec -> the lock held while its parts are computed elsewhere
+
+
+def set_elsewhere(fn) -> None:
+    """Have :func:`compute_elsewhere` call ``fn(spec, parts)`` (None: compute everything in this process)."""
+    global _elsewhere
+    _elsewhere = fn
+
+
+def compute_elsewhere(spec: Spec, parts) -> None:
+    """Fill this process's caches with the ``parts`` of ``spec`` (those of SPEC_PARTS, not cached yet) computed by
+    the function given to :func:`set_elsewhere`, so that this process's GIL is held only to unpickle the arrays.
+    Does nothing when none is set; if it fails, logs why and leaves the parts to be computed here. Two threads
+    asking for the same spec send it once."""
+    fn = _elsewhere
+    if fn is None:
+        return
+    with _elsewhere_guard:
+        spec_lock = _elsewhere_pending.setdefault(spec, threading.Lock())
+    try:
+        with spec_lock:
+            todo = tuple(p for p in parts if p in SPEC_PARTS and not SPEC_PARTS[p].cached(spec))
+            if todo:
+                for part, hit in fn(spec, todo).items():
+                    SPEC_PARTS[part].put(hit, spec)
+    except Exception:  # noqa: BLE001 - e.g. an engine process died: the caller computes the parts here
+        log.warning("computing %s elsewhere failed; computing it here", spec, exc_info=True)
+    finally:
+        with _elsewhere_guard:
+            _elsewhere_pending.pop(spec, None)
 
 
 @memo(64)

@@ -294,16 +294,17 @@ def phase_inputs(cfg):
     """(activation, point) drawn in the phase diagram of ``cfg``: its typed φ, and (σ_w², σ_b²) when the
     network uses φ itself (Standard, EOC); None for the point of shaped φ̂ (DKS, TAT, Looks-Linear) and of a
     configuration whose method failed (its φ's diagram is still drawn: where to click for a working point)."""
-    if cfg.compute() is None:
+    curves = cfg.compute()
+    if curves is None:
         if not cfg.ready():  # (served: still computing)
             return None
         try:
             return data.activation(cfg.activation), None
         except (ValueError, ArithmeticError):  # φ itself refused: no diagram
             return None
-    m = data.model(cfg.spec())
-    point = (m.sigma_w**2, m.sigma_b**2) if cfg.method in ("standard", "eoc") else None
-    return m.phi, point
+    constants = curves.constants  # (not data.model: served, the curves may come from an engine process)
+    point = (constants["sigma_w"] ** 2, constants["sigma_b"] ** 2) if cfg.method in ("standard", "eoc") else None
+    return data.activation(cfg.activation), point
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,29 @@ a request made while that work runs (a slider still moving) is merged into one r
 ``SIGPROP_APP_WORKERS`` sets the pool's size (default: twice the number of CPUs, at least 4: the engine holds
 the GIL only part of the time, and more threads than cores keep a light session's short job from queueing
 behind a heavy one's long job; each session still holds at most one).
+
+**Engine processes.** A pool thread does not compute the curves itself: it sends the configuration to one of
+the process's *engine processes* (:func:`start_engine_processes`, :func:`sigprop_app.data.compute_elsewhere`)
+and waits for the arrays. Most configurations are small NumPy folds whose Python code holds the GIL, and the
+server's one GIL also builds every page and sends every message: with the engine in the same process, a class
+arriving at once queued its page builds behind its own curves. ``SIGPROP_APP_ENGINE_PROCESSES`` sets how many
+(default: the number of CPUs; 0 computes in the pool threads). Each engine process caches what it computed
+(a configuration's model is solved once there), dies with the server, and a configuration whose engine process
+fails is computed in the server process instead.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from . import data
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +42,20 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def pool_size() -> int:
-    raw = os.environ.get("SIGPROP_APP_WORKERS", "")
+def _count(variable: str, default: int) -> int:
+    """A count from the environment (a bad value is logged and replaced by ``default``)."""
+    raw = os.environ.get(variable, "")
     try:
-        n = int(raw) if raw else 0
+        n = int(raw) if raw else default
     except ValueError:
-        log.warning("SIGPROP_APP_WORKERS=%r is not a number; using the CPU count", raw)
-        n = 0
-    return n if n > 0 else max(4, 2 * (os.cpu_count() or 1))
+        log.warning("%s=%r is not a number; using %d", variable, raw, default)
+        n = default
+    return max(n, 0)
+
+
+def pool_size() -> int:
+    """``SIGPROP_APP_WORKERS``, default twice the number of CPUs, at least 4."""
+    return _count("SIGPROP_APP_WORKERS", 0) or max(4, 2 * (os.cpu_count() or 1))
 
 
 def pool() -> ThreadPoolExecutor:
@@ -45,6 +65,76 @@ def pool() -> ThreadPoolExecutor:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=pool_size(), thread_name_prefix="sigprop-engine")
         return _pool
+
+
+def engine_process_count() -> int:
+    """``SIGPROP_APP_ENGINE_PROCESSES``, default the number of CPUs (0: no engine processes)."""
+    return _count("SIGPROP_APP_ENGINE_PROCESSES", os.cpu_count() or 1)
+
+
+_engine: ProcessPoolExecutor | None = None
+
+
+def _engine_process_init(server_pid: int) -> None:
+    """In a new engine process: die with the server, however it ends (Linux's PR_SET_PDEATHSIG; a server killed
+    with SIGKILL runs no clean-up), and leave Ctrl-C in a terminal to the server."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the pool's own shutdown still ends it with a clean exit
+        pass
+    if os.getppid() != server_pid:  # the server ended before prctl took effect
+        os._exit(0)
+
+
+def start_engine_processes() -> bool:
+    """Served, once per process, from the main thread (the engine processes are tied to the thread that starts
+    them): start the engine processes and compute configurations in them from now on. Returns whether they
+    were started now."""
+    global _engine
+    n = engine_process_count()
+    with _pool_lock:
+        if _engine is not None or n == 0:
+            return False
+        # spawn, not fork: the server has threads (a forked child could inherit a held lock)
+        _engine = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
+                                      initializer=_engine_process_init, initargs=(os.getpid(),))
+        engine = _engine
+    for _ in range(n):  # start them all now (a pool of "spawn" processes starts one per task submitted)
+        engine.submit(os.getpid)
+    data.set_elsewhere(_compute_in_engine)
+    return True
+
+
+def stop_engine_processes() -> None:
+    """Stop the engine processes (after the work they hold); configurations are computed in this process again."""
+    global _engine
+    with _pool_lock:
+        engine, _engine = _engine, None
+        data.set_elsewhere(None)
+    if engine is not None:
+        engine.shutdown(wait=True, cancel_futures=True)
+
+
+def _compute_in_engine(spec: data.Spec, parts: tuple[str, ...]) -> dict:
+    """:func:`sigprop_app.data.compute_parts` in an engine process. If one ended abruptly (killed, out of memory),
+    the pool is broken: the server process then computes everything itself, and says so once."""
+    global _engine
+    engine = _engine
+    if engine is None:
+        raise BrokenProcessPool("the engine processes were stopped")
+    try:
+        return engine.submit(data.compute_parts, spec, tuple(parts)).result()
+    except BrokenProcessPool:
+        with _pool_lock:
+            if _engine is engine:
+                _engine = None
+                data.set_elsewhere(None)
+                log.error("an engine process ended abruptly; the server process computes configurations from now on")
+        engine.shutdown(wait=False, cancel_futures=True)
+        raise
 
 
 class Coalescer:
