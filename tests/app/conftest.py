@@ -104,11 +104,28 @@ class Server:
         return wait_http(f"{self.base}/liveness", timeout, self.proc)
 
     def rss_mb(self) -> float:
-        """Resident memory of the server process (MiB), from /proc."""
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmRSS")
+        """Resident memory of the server process and of its children (the engine processes, app/work.py), in MiB,
+        from /proc."""
+        return sum(_rss_mb(pid) for pid in (self.proc.pid, *_children(self.proc.pid)))
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except FileNotFoundError:  # ended meanwhile
+        return 0.0
+    return next((int(line.split()[1]) / 1024 for line in lines if line.startswith("VmRSS:")), 0.0)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc/<pid>/task/*/children)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
+    return out
 
     def log(self) -> str:
         self._log.flush()
