@@ -108,6 +108,20 @@ class Server:
         from /proc."""
         return sum(_rss_mb(pid) for pid in (self.proc.pid, *_children(self.proc.pid)))
 
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+
 
 def _rss_mb(pid: int) -> float:
     try:
@@ -126,20 +140,6 @@ def _children(pid: int) -> list[int]:
         except FileNotFoundError:
             continue
     return out
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._log.close()
 
 
 NGINX_CONF = ROOT / "docs" / "nginx" / "sigprop.conf"
