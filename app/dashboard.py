@@ -329,10 +329,11 @@ class Dashboard(pn.viewable.Viewer):
             cfg.warm(parts)
 
     def _computed(self) -> None:  # on the session's event loop, once no newer request waits
-        self._busy(self._jobs.busy)
-        for cfg in self.configurations:
-            self._notify_error(cfg)
-        self._refresh()
+        with hold():  # one message to the browser (spinners, toasts, curves, readouts), not one per change
+            self._busy(self._jobs.busy)
+            for cfg in self.configurations:
+                self._notify_error(cfg)
+            self._refresh()
 
     def _busy(self, flag: bool) -> None:
         """A spinner beside each drawn plot's title while its data is computed (the plots stay usable)."""
@@ -442,10 +443,11 @@ class Dashboard(pn.viewable.Viewer):
         return None
 
     def _changed(self, cfg: Configuration) -> None:
-        self._name_configurations()
-        self._notify_error(cfg)  # (served: from the cache; a new result is drawn by _computed)
-        self._refresh()
-        self._request()
+        with hold():  # one message to the browser (see _computed)
+            self._name_configurations()
+            self._notify_error(cfg)  # (served: from the cache; a new result is drawn by _computed)
+            self._refresh()
+            self._request()
 
     def _notify_error(self, cfg: Configuration) -> None:
         """Compute (or, served, read) ``cfg``'s curves; a toast when its error is new."""
@@ -466,10 +468,11 @@ class Dashboard(pn.viewable.Viewer):
 
     @param.depends("active", watch=True)
     def _show_active(self) -> None:
-        if self.active < len(self._editors):  # (before the configurations are set, _show_editors does it)
-            self._editors.active = self.active
-        self._refresh()
-        self._request()
+        with hold():
+            if self.active < len(self._editors):  # (before the configurations are set, _show_editors does it)
+                self._editors.active = self.active
+            self._refresh()
+            self._request()
 
     @param.depends("presentation", watch=True)
     def _refresh(self, force: bool = False) -> None:

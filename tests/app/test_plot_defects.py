@@ -105,7 +105,9 @@ def test_hover_formats_show_small_numbers_and_one_tooltip_at_a_time():
         (hover,) = [t for t in fig.tools if type(t).__name__ == "HoverTool"]
         tips = dict(hover.tooltips)
         assert (tips[specs.SPECS[key].xlabel], tips[specs.SPECS[key].ylabel]) == (f"@x{{{x_fmt}}}", f"@y{{{y_fmt}}}")
-        assert hover.formatters == {"@x": "printf", "@y": "printf"} and hover.limit == 1
+        formatters = dict(hover.formatters)
+        assert type(formatters.pop("@k")).__name__ == "CustomJSHover" and tips[""] == "@k{name}"  # the curve's name
+        assert formatters == {"@x": "printf", "@y": "printf"} and hover.limit == 1
         (target,) = hover.renderers  # one source holding every curve's points: one tooltip where curves meet
         lines = [r for r in fig.renderers if type(r.glyph).__name__ == "Line"]
         assert len(target.data_source.data["x"]) == sum(
@@ -117,7 +119,7 @@ def test_hover_points_follow_an_edit():
     live = LivePlot(specs.SPECS["c_map"], [d_cfg])
     d_cfg.zeta = 2.5
     live.update([d_cfg])
-    names = set(live._hover.data["name"])
+    names = {live._lines[k].name for k in live._hover.data["k"]}  # (the tooltip's name is that of curve k)
     assert {d_cfg.label(), f"{d_cfg.label()} · C_f at L=6"} <= names and not any("ζ=1.5" in n for n in names)
 
 
